@@ -1,0 +1,73 @@
+/*
+ * fsm/fsm.h — the fold: state + event -> state' + commands. Pure (DESIGN.md
+ * contract 2): no I/O, no clock, no randomness, no global mutable state. Time
+ * arrives as the event's ts_ms; configuration as node.config events.
+ *
+ * This is the node's state as the journal snapshots it (contract 6). The
+ * journal's codec turns it into a Snapshot record and back, field by field, so
+ * every field kept here is also in schemas/journal.proto (FsmState).
+ */
+#ifndef LEDGERLET_FSM_FSM_H
+#define LEDGERLET_FSM_FSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fsm/arena.h"
+#include "fsm/command.h"
+#include "fsm/event.h"
+
+/* Bumped when the meaning of a snapshot's state changes; a snapshot of another
+ * version is not loaded (the journal is folded from its start instead). */
+#define FSM_VERSION 1
+
+enum fsm_error {
+	FSM_OK = 0,
+	FSM_ENOMEM = -1,    /* an allocation failed; the state is unchanged */
+	FSM_EORDER = -2,    /* event seq or ts_ms went backwards */
+	FSM_EOVERFLOW = -3, /* the command buffer's limit was reached */
+};
+
+struct fsm_state {
+	uint64_t last_seq;
+	uint64_t last_ts_ms;
+	uint64_t last_wall_ms;
+	char *node_config; /* owned; JSON of the newest node.config, or NULL */
+	size_t node_config_len;
+	uint64_t kind_counts[FSM_EV_KIND_COUNT];
+};
+
+/* Commands one event may produce at most; more is FSM_EOVERFLOW (a bug). */
+#define FSM_OUT_MAX 4096
+
+/* The commands of fold calls since the last fsm_out_reset. Zero-initialise it;
+ * it owns its memory until fsm_out_free. */
+struct fsm_out {
+	struct fsm_command *cmds;
+	size_t n;
+	size_t cap;
+	struct fsm_arena arena; /* the commands' strings */
+};
+
+void fsm_state_init(struct fsm_state *s);
+void fsm_state_free(struct fsm_state *s);
+/* A deep copy; FSM_ENOMEM leaves dst initialised and empty. */
+int fsm_state_copy(struct fsm_state *dst, const struct fsm_state *src);
+/* 1 when equal in every field, else 0. */
+int fsm_state_equal(const struct fsm_state *a, const struct fsm_state *b);
+
+void fsm_out_reset(struct fsm_out *out);
+void fsm_out_free(struct fsm_out *out);
+/* Appends a command slot (zeroed, strings ""); NULL at FSM_OUT_MAX or on ENOMEM. */
+struct fsm_command *fsm_out_push(struct fsm_out *out);
+
+/*
+ * Folds one event. Commands are appended to out (which the caller resets between
+ * events when it wants one decision per event). Returns FSM_OK or a negative
+ * fsm_error; on error the state is unchanged.
+ */
+int fsm_fold(struct fsm_state *s, const struct fsm_event *ev, struct fsm_out *out);
+
+const char *fsm_strerror(int err);
+
+#endif
