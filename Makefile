@@ -15,7 +15,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 B       := build
 GEN     := $(B)/gen
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -g -Isrc -I$(GEN) $(PKG_CFLAGS)
+CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -g -Isrc -Itests/unit -I$(GEN) $(PKG_CFLAGS)
 CFLAGS  ?= -O2
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS) $(WARN)
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

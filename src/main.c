@@ -141,7 +141,7 @@ static int open_journal(const struct flags *f, struct jnl **j)
 	}
 	if (rc == 0)
 		return 0;
-	bool damage = rc != JNL_ELOCKED && rc != JNL_ENEWER && rc > -4096;
+	bool damage = jnl_is_damage(rc);
 	logf_("journal %s: %s", f->journal_dir, d.what[0] ? d.what : jnl_strerror(rc));
 	if (!damage || !f->recover) {
 		if (damage)

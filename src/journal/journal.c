@@ -367,7 +367,9 @@ int jnl_open(struct jnl **out, const char *dir, const struct jnl_options *opt,
 		mdb_txn_abort(txn);
 		goto fail;
 	}
-	rc = j->readonly ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn);
+	/* Committed even when read-only: DBI handles opened in an aborted
+	 * transaction are closed with it. */
+	rc = jnl_rc(mdb_txn_commit(txn));
 	if (rc != 0)
 		goto fail;
 	*out = j;
@@ -1129,6 +1131,25 @@ int jnl_compact(struct jnl *j, const struct jnl_retention *r, struct jnl_compact
 		res->base_seq = j->meta.base_seq;
 	}
 	return rc;
+}
+
+int jnl_is_damage(int err)
+{
+	switch (err) {
+	case JNL_ECHECKSUM:
+	case JNL_ECHAIN:
+	case JNL_EGAP:
+	case JNL_EDECODE:
+	case JNL_ETRUNCATED:
+	case JNL_ETIP:
+	case JNL_EBADMETA:
+	case JNL_ESNAPSHOT:
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+		return 1;
+	}
+	return 0;
 }
 
 const char *jnl_strerror(int err)

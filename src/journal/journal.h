@@ -189,6 +189,8 @@ struct jnl_recovery {
 int jnl_recover(const char *dir, struct jnl_recovery *rep, struct jnl_damage *dmg);
 
 const char *jnl_strerror(int err);
+/* 1 when err says the journal's records are damaged (what jnl_recover is for). */
+int jnl_is_damage(int err);
 /* Fills d (when not NULL): for callers that report a record's fault their way. */
 void jnl_damage_set(struct jnl_damage *d, uint64_t seq, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -13,6 +13,7 @@ const char *test_name;
 uint64_t test_seed;
 
 static const char *suite_name;
+static uint64_t seed_start; /* the run's seed: LEDGERLET_SEED reproduces it */
 static char tmp_root[256];
 static char tmp_dir[512];
 static int tmp_dir_made;
@@ -28,7 +29,7 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
-	printf(" (seed %" PRIu64 ")\n", test_seed);
+	printf(" (LEDGERLET_SEED=%" PRIu64 ")\n", seed_start);
 	fflush(stdout);
 	test_failed = 1;
 }
@@ -47,7 +48,7 @@ const char *test_tmpdir(void)
 {
 	if (!tmp_dir_made) {
 		snprintf(tmp_dir, sizeof(tmp_dir), "%s/%s", tmp_root, test_name);
-		char cmd[600];
+		char cmd[1200];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", tmp_dir, tmp_dir);
 		if (system(cmd) != 0) {
 			fprintf(stderr, "cannot make %s\n", tmp_dir);
@@ -70,6 +71,7 @@ int test_run(const char *suite, const struct test_case *cases, size_t n)
 				  : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	if (seed0 == 0)
 		seed0 = 1;
+	seed_start = seed0;
 	int failed = 0;
 	for (size_t i = 0; i < n; i++) {
 		test_name = cases[i].name;
@@ -82,7 +84,7 @@ int test_run(const char *suite, const struct test_case *cases, size_t n)
 		failed |= test_failed;
 	}
 	if (!failed) {
-		char cmd[400];
+		char cmd[600];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not remove %s\n", tmp_root);
