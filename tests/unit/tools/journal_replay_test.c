@@ -1,0 +1,146 @@
+/*
+ * journal_replay_test.c — the operator's tool, run as a program on journals this
+ * test writes: verify finds a decision that the fold no longer makes, damage is
+ * named by seq, bad input names its file and line, export/import round-trips.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "fsm/fsm.h"
+#include "journal/journal.h"
+#include "test.h"
+
+#define TOOL "build/journal-replay"
+
+/* Runs a shell command; returns its exit status and its output in out. */
+static int sh(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int sh(char *out, size_t cap, const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	FILE *p = popen(cmd, "r");
+	if (p == NULL)
+		return -1;
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void put_events(const char *dir, int n, const struct fsm_command *bogus_at_5)
+{
+	struct jnl *j;
+	REQUIRE(jnl_open(&j, dir, NULL, NULL) == 0);
+	struct jnl_batch *b;
+	REQUIRE(jnl_batch_new(j, &b) == 0);
+	struct fsm_state s;
+	fsm_state_init(&s);
+	struct fsm_out out = {0};
+	for (int i = 1; i <= n; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "t-%d", i);
+		struct fsm_event e = {.kind = FSM_EV_TIMER, .ts_ms = (uint64_t)i * 10, .u.timer.key = key};
+		REQUIRE(jnl_batch_add(b, &e) == 0);
+		fsm_out_reset(&out);
+		REQUIRE(fsm_fold(&s, &e, &out) == 0);
+		if (i == 5 && bogus_at_5 != NULL)
+			REQUIRE(jnl_batch_decide(b, bogus_at_5, 1) == 0);
+		else
+			REQUIRE(jnl_batch_decide(b, out.cmds, out.n) == 0);
+	}
+	REQUIRE(jnl_batch_commit(b) == 0);
+	jnl_batch_free(b);
+	fsm_out_free(&out);
+	fsm_state_free(&s);
+	jnl_close(j);
+}
+
+TEST(verify_passes_an_honest_journal)
+{
+	char out[4096];
+	put_events(test_tmpdir(), 20, NULL);
+	int rc = sh(out, sizeof(out), TOOL " %s --verify 2>&1", test_tmpdir());
+	CHECKF(rc == 0, "exit %d: %s", rc, out);
+	CHECKF(strstr(out, "20 entries re-folded") != NULL, "%s", out);
+}
+
+TEST(verify_names_the_first_decision_that_differs)
+{
+	char out[4096];
+	struct fsm_command bogus = {.kind = FSM_CMD_CRI_START_CONTAINER, .id = "start/x",
+				    .pod_uid = "u1", .container = "web", .key = "", .image = ""};
+	put_events(test_tmpdir(), 20, &bogus);
+	int rc = sh(out, sizeof(out), TOOL " %s --verify 2>&1", test_tmpdir());
+	CHECKF(rc == 1, "exit %d: %s", rc, out);
+	CHECKF(strstr(out, "seq 5: command 0 differs") != NULL, "%s", out);
+	CHECKF(strstr(out, "cri.start_container") != NULL, "%s", out);
+}
+
+TEST(import_export_round_trip_is_byte_exact)
+{
+	char out[4096];
+	char src[600], dir[600], back[600];
+	snprintf(src, sizeof(src), "%s/in.jsonl", test_tmpdir());
+	snprintf(dir, sizeof(dir), "%s/j", test_tmpdir());
+	snprintf(back, sizeof(back), "%s/out.jsonl", test_tmpdir());
+	FILE *f = fopen(src, "w");
+	REQUIRE(f != NULL);
+	fputs("{\"seq\":1,\"ts_ms\":5,\"kind\":\"api.pod\",\"type\":\"ADDED\",\"object\":{\"kind\": \"Pod\" ,"
+	      "\"metadata\":{\"name\":\"a\\u003cb\"}}}\n"
+	      "{\"seq\":2,\"ts_ms\":6,\"wall_ms\":99,\"kind\":\"timer\",\"key\":\"k\"}\n",
+	      f);
+	fclose(f);
+	int rc = sh(out, sizeof(out), TOOL " --import %s --journal %s 2>&1", src, dir);
+	CHECKF(rc == 0, "import exit %d: %s", rc, out);
+	rc = sh(out, sizeof(out), TOOL " %s --export %s 2>&1 && cmp %s %s 2>&1", dir, back, src, back);
+	CHECKF(rc == 0, "export differs: %s", out);
+	/* Importing into a journal that holds entries is refused. */
+	rc = sh(out, sizeof(out), TOOL " --import %s --journal %s 2>&1", src, dir);
+	CHECK_EQ_INT(rc, 2);
+	CHECKF(strstr(out, "already holds seq 1..2") != NULL, "%s", out);
+}
+
+TEST(bad_input_names_file_and_line)
+{
+	char out[4096], src[600], dir[600];
+	snprintf(src, sizeof(src), "%s/bad.jsonl", test_tmpdir());
+	snprintf(dir, sizeof(dir), "%s/j", test_tmpdir());
+	FILE *f = fopen(src, "w");
+	REQUIRE(f != NULL);
+	fputs("{\"ts_ms\":1,\"kind\":\"clock\"}\n\n{\"ts_ms\":2,\"kind\":\"cri.container\",\"state\":\"runing\"}\n", f);
+	fclose(f);
+	int rc = sh(out, sizeof(out), TOOL " --import %s --journal %s 2>&1", src, dir);
+	CHECK_EQ_INT(rc, 2);
+	CHECKF(strstr(out, "bad.jsonl:3:") != NULL && strstr(out, "runing") != NULL, "%s", out);
+	rc = sh(out, sizeof(out), TOOL " --events %s --commands 2>&1", src);
+	CHECK_EQ_INT(rc, 2);
+	rc = sh(out, sizeof(out), TOOL " %s/nowhere --info 2>&1", test_tmpdir());
+	CHECK_EQ_INT(rc, 2);
+}
+
+TEST(damage_is_exit_1_and_named)
+{
+	char out[4096];
+	put_events(test_tmpdir(), 50, NULL);
+	/* Flip a byte of every copy of entry 30's key string in the file. */
+	int rc = sh(out, sizeof(out),
+		    "/usr/bin/python3 -c \"import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); "
+		    "i=b.find(b't-30');\nwhile i>=0: b[i+2]^=1; i=b.find(b't-30',i+1)\n"
+		    "open(p,'wb').write(b)\" %s/data.mdb 2>&1",
+		    test_tmpdir());
+	REQUIRE(rc == 0);
+	rc = sh(out, sizeof(out), TOOL " %s --verify 2>&1", test_tmpdir());
+	CHECK_EQ_INT(rc, 1);
+	CHECKF(strstr(out, "seq 30") != NULL, "%s", out);
+	rc = sh(out, sizeof(out), TOOL " %s --export 2>&1 >/dev/null", test_tmpdir());
+	CHECKF(strstr(out, "seq 30") != NULL, "export: %s", out);
+}
+
+TEST_MAIN("tools/journal_replay", T(verify_passes_an_honest_journal),
+	  T(verify_names_the_first_decision_that_differs), T(import_export_round_trip_is_byte_exact),
+	  T(bad_input_names_file_and_line), T(damage_is_exit_1_and_named))
