@@ -11,7 +11,7 @@ if ! ld -r -o "$tmp" "$@" 2>/tmp/fsm-purity.err; then
 	echo "fail purity/link: $(head -n 3 /tmp/fsm-purity.err)"
 	exit 1
 fi
-allow='^(malloc|calloc|realloc|free|memcpy|memmove|memset|memcmp|memchr|memmem|strlen|strnlen|strcmp|strncmp|strchr|strrchr|strstr|strspn|strcspn|strtol|strtoll|strtoul|strtoull|strtod|snprintf|vsnprintf|qsort|bsearch|abs|labs|llabs|__assert_fail|__stack_chk_fail|__isoc99_sscanf|__isoc23_strtol|__isoc23_strtoll|__isoc23_strtoul|__isoc23_strtoull|(json_|json_object_|json_tokener_|json_c_|array_list_|lh_).*|floor|ceil|round|fabs|fmod|pow|sqrt|log|exp|lround|llround|__builtin_.*)$'
+allow='^(malloc|calloc|realloc|free|strdup|strndup|memcpy|memmove|memset|memcmp|memchr|memmem|strlen|strnlen|strcmp|strncmp|strchr|strrchr|strstr|strspn|strcspn|strtol|strtoll|strtoul|strtoull|strtod|snprintf|vsnprintf|qsort|bsearch|abs|labs|llabs|__assert_fail|__stack_chk_fail|__isoc99_sscanf|__isoc23_strtol|__isoc23_strtoll|__isoc23_strtoul|__isoc23_strtoull|(json_|json_object_|json_tokener_|json_c_|array_list_|lh_).*|floor|ceil|round|fabs|fmod|pow|sqrt|log|exp|lround|llround|__builtin_.*)$'
 bad=$(nm -u "$tmp" | awk '{print $2}' | sed 's/@.*//' | grep -Ev "$allow" || true)
 # Mutable file-scope state would make replay depend on history outside the journal.
 # Tables of const pointers live in .data.rel.ro (read-only after relocation): allowed.

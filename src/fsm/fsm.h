@@ -16,10 +16,11 @@
 #include "fsm/arena.h"
 #include "fsm/command.h"
 #include "fsm/event.h"
+#include "fsm/state.h"
 
 /* Bumped when the meaning of a snapshot's state changes; a snapshot of another
  * version is not loaded (the journal is folded from its start instead). */
-#define FSM_VERSION 1
+#define FSM_VERSION 2
 
 enum fsm_error {
 	FSM_OK = 0,
@@ -35,6 +36,13 @@ struct fsm_state {
 	char *node_config; /* owned; JSON of the newest node.config, or NULL */
 	size_t node_config_len;
 	uint64_t kind_counts[FSM_EV_KIND_COUNT];
+	struct fsm_node_config cfg; /* decoded from node_config (defaults before one) */
+	struct fsm_pressure pressure[FSM_SIGNALS_MAX];
+	size_t npressure;
+	struct fsm_image *images; /* sorted by name */
+	size_t nimages;
+	struct fsm_pod **pods; /* sorted by spec.uid: iteration never depends on pointers */
+	size_t npods;
 };
 
 /* Commands one event may produce at most; more is FSM_EOVERFLOW (a bug). */
@@ -51,10 +59,22 @@ struct fsm_out {
 
 void fsm_state_init(struct fsm_state *s);
 void fsm_state_free(struct fsm_state *s);
-/* A deep copy; FSM_ENOMEM leaves dst initialised and empty. */
-int fsm_state_copy(struct fsm_state *dst, const struct fsm_state *src);
+void fsm_node_config_defaults(struct fsm_node_config *c);
+void fsm_node_config_free(struct fsm_node_config *c);
 /* 1 when equal in every field, else 0. */
 int fsm_state_equal(const struct fsm_state *a, const struct fsm_state *b);
+/* Replaces the effective node configuration with this JSON (what a node.config
+ * event does); FSM_ENOMEM on failure. */
+int fsm_node_config_apply(struct fsm_state *s, const char *json, size_t len);
+/* Records an image as present on the node (name -> runtime ref). */
+int fsm_image_add(struct fsm_state *s, const char *image, const char *ref);
+void fsm_pod_free(struct fsm_pod *p);
+/* Copies at most cap - 1 bytes and terminates; returns strlen(src). */
+size_t fsm_strlcpy(char *dst, const char *src, size_t cap);
+#define COPY(dst, src) fsm_strlcpy((dst), (src), sizeof(dst))
+
+/* The pod with this uid, or NULL. */
+struct fsm_pod *fsm_state_pod(const struct fsm_state *s, const char *uid);
 
 void fsm_out_reset(struct fsm_out *out);
 void fsm_out_free(struct fsm_out *out);
@@ -64,7 +84,9 @@ struct fsm_command *fsm_out_push(struct fsm_out *out);
 /*
  * Folds one event. Commands are appended to out (which the caller resets between
  * events when it wants one decision per event). Returns FSM_OK or a negative
- * fsm_error; on error the state is unchanged.
+ * fsm_error. FSM_EORDER leaves the state unchanged; after FSM_ENOMEM or
+ * FSM_EOVERFLOW the state is not to be trusted: the caller stops and the next
+ * start rebuilds it from the journal.
  */
 int fsm_fold(struct fsm_state *s, const struct fsm_event *ev, struct fsm_out *out);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "journal/hash.h"
+#include "journal/state_codec.h"
 #include "schemas/journal.pb-c.h"
 
 /* Shorter names for the generated types (aliases, not new types). */
@@ -527,25 +528,22 @@ int jnl_codec_meta_decode(const void *frame, size_t len, struct jnl_meta *m)
 int jnl_codec_snapshot_encode(struct jnl_buf *out, const struct jnl_snap_hdr *h,
 			      const struct fsm_state *s)
 {
+	struct fsm_arena a = FSM_ARENA_INIT;
 	PbFsmState ps;
-	ledgerlet__journal__fsm_state__init(&ps);
-	ps.last_seq = s->last_seq;
-	ps.last_ts_ms = s->last_ts_ms;
-	ps.last_wall_ms = s->last_wall_ms;
-	if (s->node_config != NULL)
-		ps.node_config = bytes_out(s->node_config, s->node_config_len);
-	ps.n_kind_counts = FSM_EV_KIND_COUNT;
-	ps.kind_counts = (uint64_t *)s->kind_counts;
-
-	PbSnapshot pm;
-	ledgerlet__journal__snapshot__init(&pm);
-	pm.seq = h->seq;
-	pm.entry_hash = h->entry_hash;
-	pm.ts_ms = h->ts_ms;
-	pm.wall_ms = h->wall_ms;
-	pm.fsm_version = h->fsm_version;
-	pm.state = &ps;
-	return frame_pack(out, &pm.base, NULL);
+	int rc = jnl_state_to_pb(s, &ps, &a);
+	if (rc == 0) {
+		PbSnapshot pm;
+		ledgerlet__journal__snapshot__init(&pm);
+		pm.seq = h->seq;
+		pm.entry_hash = h->entry_hash;
+		pm.ts_ms = h->ts_ms;
+		pm.wall_ms = h->wall_ms;
+		pm.fsm_version = h->fsm_version;
+		pm.state = &ps;
+		rc = frame_pack(out, &pm.base, NULL);
+	}
+	fsm_arena_free(&a);
+	return rc;
 }
 
 int jnl_codec_snapshot_decode(const void *frame, size_t len, struct jnl_snap_hdr *h,
@@ -562,29 +560,12 @@ int jnl_codec_snapshot_decode(const void *frame, size_t len, struct jnl_snap_hdr
 	h->fsm_version = pm->fsm_version;
 	int rc = 0;
 	if (s != NULL) {
-		fsm_state_init(s);
-		const PbFsmState *ps = pm->state;
-		if (ps == NULL || ps->n_kind_counts > FSM_EV_KIND_COUNT) {
+		char why[200];
+		if (pm->state == NULL)
 			rc = JNL_EDECODE;
-			goto out;
-		}
-		s->last_seq = ps->last_seq;
-		s->last_ts_ms = ps->last_ts_ms;
-		s->last_wall_ms = ps->last_wall_ms;
-		for (size_t i = 0; i < ps->n_kind_counts; i++)
-			s->kind_counts[i] = ps->kind_counts[i];
-		if (ps->node_config.len > 0) {
-			s->node_config = malloc(ps->node_config.len + 1);
-			if (s->node_config == NULL) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			memcpy(s->node_config, ps->node_config.data, ps->node_config.len);
-			s->node_config[ps->node_config.len] = '\0';
-			s->node_config_len = ps->node_config.len;
-		}
+		else
+			rc = jnl_state_from_pb(s, pm->state, why, sizeof(why));
 	}
-out:
 	ledgerlet__journal__snapshot__free_unpacked(pm, NULL);
 	return rc;
 }

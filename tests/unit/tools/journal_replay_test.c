@@ -66,7 +66,7 @@ TEST(verify_passes_an_honest_journal)
 	put_events(test_tmpdir(), 20, NULL);
 	int rc = sh(out, sizeof(out), TOOL " %s --verify 2>&1", test_tmpdir());
 	CHECKF(rc == 0, "exit %d: %s", rc, out);
-	CHECKF(strstr(out, "20 entries re-folded") != NULL, "%s", out);
+	CHECKF(strstr(out, "seq 20 reached by re-folding") != NULL, "%s", out);
 }
 
 TEST(verify_names_the_first_decision_that_differs)

@@ -1,0 +1,56 @@
+/*
+ * fsm/fold.h — what the node fold (node.c) and the pod machines (pod.c) share
+ * inside one fold call. Not for other modules.
+ *
+ * A fold call carries the event's time (`now`, ts_ms) and wall clock, and
+ * appends commands to `out`. Errors are sticky in `err`: the first allocation
+ * failure or overflow is what the call returns.
+ */
+#ifndef LEDGERLET_FSM_FOLD_H
+#define LEDGERLET_FSM_FOLD_H
+
+#include <stdarg.h>
+
+#include "fsm/fsm.h"
+
+struct fold {
+	struct fsm_state *s;
+	const struct fsm_event *ev;
+	struct fsm_out *out;
+	uint64_t now;  /* ts_ms of the event */
+	uint64_t wall; /* wall_ms of the event */
+	int err;       /* FSM_OK, or the first error */
+};
+
+/* Appends a command whose id is printf-formatted; NULL (and f->err set) when it
+ * cannot. Strings of the command must be set with fold_str. */
+struct fsm_command *fold_cmd(struct fold *f, enum fsm_cmd_kind kind, const char *pod_uid,
+			     const char *id_fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A copy of s in the out arena ("" on failure, with f->err set). */
+const char *fold_str(struct fold *f, const char *s, size_t n);
+
+/* Timers are data (DESIGN.md contract 3). Keys are "<what>/<uid>[/<name>]". */
+void fold_timer_set(struct fold *f, const char *pod_uid, const char *key, uint64_t due_ms);
+void fold_timer_cancel(struct fold *f, const char *pod_uid, const char *key);
+
+/* pod.c */
+struct fsm_pod *pod_create(struct fold *f, struct fsm_pod_spec *spec, const char *source);
+void pod_update(struct fold *f, struct fsm_pod *p, struct fsm_pod_spec *spec);
+void pod_delete(struct fold *f, struct fsm_pod *p, int64_t grace_s, bool remove);
+void pod_evict(struct fold *f, struct fsm_pod *p, const char *message);
+void pod_sync(struct fold *f, struct fsm_pod *p);
+void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const char *rest);
+void pod_on_timer(struct fold *f, struct fsm_pod *p, const char *what, const char *rest);
+void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri_container *c);
+void pod_on_sandbox(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri_sandbox *sb);
+void pod_on_probe(struct fold *f, struct fsm_pod *p, const struct fsm_ev_probe *pr);
+void pod_on_image(struct fold *f, struct fsm_pod *p, const char *image);
+
+/* node.c */
+bool node_image_present(const struct fsm_state *s, const char *image);
+/* Admission: "" when the pod may run, else the kubelet's reason and message. */
+void node_admit(const struct fsm_state *s, const struct fsm_pod *p, char *reason,
+		size_t reason_len, char *message, size_t message_len);
+
+
+#endif

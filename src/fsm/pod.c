@@ -1,0 +1,1232 @@
+/*
+ * fsm/pod.c — the pod and container machines.
+ *
+ * pod_sync() is the kubelet's computePodActions: given what the pod's spec asks
+ * and what its containers and sandbox are doing, it decides the next commands —
+ * create a sandbox, pull, create, start, restart after back-off, kill — and
+ * pod_report() turns the result into the PodStatus the kubelet would send,
+ * emitting it only when it changed. Every other function here reacts to one
+ * input (an effect, a timer, an observation, a probe result) by changing the
+ * machines through the ctr_* and sb_* transitions, then syncs.
+ *
+ * Command ids name what they act on and are made from state only (DESIGN.md
+ * contract 4): "<verb>/<pod uid>/<container>/<attempt>" for containers,
+ * "<verb>/<pod uid>/<sandbox attempt>" for sandboxes, "status/<uid>/<n>".
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm/buf.h"
+#include "fsm/fold.h"
+#include "fsm/status.h"
+
+/* The kubelet never stops a container faster than this. */
+#define GRACE_S_MIN 2
+/* Keep the current and the previous container of each slot (kubectl logs -p). */
+
+static struct fsm_container_spec *cspec(const struct fsm_pod *p, size_t i)
+{
+	assert(i < p->spec.ncontainers);
+	return &p->spec.containers[i];
+}
+
+static bool is_init(const struct fsm_pod *p, size_t i)
+{
+	return i < p->spec.ninit;
+}
+
+static bool is_regular_init(const struct fsm_pod *p, size_t i)
+{
+	return is_init(p, i) && !cspec(p, i)->sidecar;
+}
+
+static bool ctr_live(const struct fsm_ctr *c)
+{
+	return c->stage == FSM_CS_CREATING || c->stage == FSM_CS_STARTING ||
+	       c->stage == FSM_CS_RUNNING || c->stage == FSM_CS_KILLING;
+}
+
+static bool ctr_succeeded(const struct fsm_ctr *c)
+{
+	return c->stage == FSM_CS_EXITED && c->term.set && c->term.exit_code == 0;
+}
+
+static void set_waiting(struct fsm_ctr *c, const char *reason, const char *message)
+{
+	COPY(c->waiting_reason, reason);
+	COPY(c->waiting_message, message ? message : "");
+}
+
+/* "10s", "1m20s", "5m0s": Go's time.Duration form, which the kubelet's messages use. */
+static void go_duration(uint64_t ms, char *out, size_t n)
+{
+	uint64_t s = ms / 1000;
+	if (s < 60)
+		snprintf(out, n, "%llus", (unsigned long long)s);
+	else if (s < 3600)
+		snprintf(out, n, "%llum%llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
+	else
+		snprintf(out, n, "%lluh%llum%llus", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s / 60 % 60), (unsigned long long)(s % 60));
+}
+
+/* ---- commands ---- */
+
+static struct fsm_command *ctr_cmd(struct fold *f, struct fsm_pod *p, size_t i,
+				   enum fsm_cmd_kind kind, const char *verb, uint32_t attempt)
+{
+	const char *name = cspec(p, i)->name;
+	struct fsm_command *c =
+		fold_cmd(f, kind, p->spec.uid, "%s/%s/%s/%u", verb, p->spec.uid, name, attempt);
+	if (c != NULL) {
+		c->container = fold_str(f, name, strlen(name));
+		c->attempt = attempt;
+	}
+	return c;
+}
+
+static void set_body(struct fold *f, struct fsm_command *c, const struct fsm_buf *b)
+{
+	if (c == NULL || b->len == 0)
+		return;
+	c->body = fold_str(f, b->ptr, b->len);
+	c->body_len = b->len;
+}
+
+/* {"name","namespace","uid"} of the pod, for executors' labels and log paths. */
+static void put_pod_ref(struct fsm_buf *b, const struct fsm_pod *p)
+{
+	fsm_buf_puts(b, "\"pod\":{\"name\":");
+	fsm_buf_json_str(b, p->spec.name);
+	fsm_buf_puts(b, ",\"namespace\":");
+	fsm_buf_json_str(b, p->spec.namespace_);
+	fsm_buf_puts(b, ",\"uid\":");
+	fsm_buf_json_str(b, p->spec.uid);
+	fsm_buf_putc(b, '}');
+}
+
+static void timer_arm(struct fold *f, struct fsm_pod *p, const char *what, const char *name,
+		      uint64_t due_ms)
+{
+	char key[FSM_ID_BYTES * 2];
+	if (name != NULL)
+		snprintf(key, sizeof(key), "%s/%s/%s", what, p->spec.uid, name);
+	else
+		snprintf(key, sizeof(key), "%s/%s", what, p->spec.uid);
+	fold_timer_set(f, p->spec.uid, key, due_ms);
+}
+
+static void timer_disarm(struct fold *f, struct fsm_pod *p, const char *what, const char *name)
+{
+	char key[FSM_ID_BYTES * 2];
+	if (name != NULL)
+		snprintf(key, sizeof(key), "%s/%s/%s", what, p->spec.uid, name);
+	else
+		snprintf(key, sizeof(key), "%s/%s", what, p->spec.uid);
+	fold_timer_cancel(f, p->spec.uid, key);
+}
+
+/* ---- probes ---- */
+
+static const char *probe_name(enum fsm_probe_type t)
+{
+	return t == FSM_PROBE_LIVENESS ? "liveness" : t == FSM_PROBE_READINESS ? "readiness" : "startup";
+}
+
+static const struct fsm_handler *probe_spec(const struct fsm_pod *p, size_t i, enum fsm_probe_type t)
+{
+	const struct fsm_container_spec *cs = cspec(p, i);
+	return t == FSM_PROBE_LIVENESS ? &cs->liveness
+	       : t == FSM_PROBE_READINESS ? &cs->readiness
+					  : &cs->startup;
+}
+
+static struct fsm_probe_state *probe_state(struct fsm_ctr *c, enum fsm_probe_type t)
+{
+	return t == FSM_PROBE_LIVENESS ? &c->liveness : t == FSM_PROBE_READINESS ? &c->readiness : &c->startup;
+}
+
+static void probe_start(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_probe_type t)
+{
+	const struct fsm_handler *h = probe_spec(p, i, t);
+	struct fsm_ctr *c = &p->ctrs[i];
+	struct fsm_probe_state *ps = probe_state(c, t);
+	if (h->kind == FSM_HANDLER_NONE || ps->active)
+		return;
+	ps->active = true;
+	ps->successes = 0;
+	ps->failures = 0;
+	char verb[32];
+	snprintf(verb, sizeof(verb), "probe-%s", probe_name(t));
+	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_PROBE_START, verb, c->attempt);
+	struct fsm_buf b = FSM_BUF_INIT;
+	fsm_buf_puts(&b, "{\"probe\":");
+	fsm_buf_json_str(&b, probe_name(t));
+	fsm_buf_puts(&b, ",\"container_id\":");
+	fsm_buf_json_str(&b, c->id);
+	fsm_buf_puts(&b, ",\"pod_ip\":");
+	fsm_buf_json_str(&b, p->sb_ip);
+	fsm_buf_puts(&b, ",\"spec\":");
+	fsm_buf_append(&b, h->json, h->json_len);
+	fsm_buf_putc(&b, '}');
+	set_body(f, cmd, &b);
+	fsm_buf_free(&b);
+}
+
+static void probe_stop(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_probe_type t)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	struct fsm_probe_state *ps = probe_state(c, t);
+	if (!ps->active)
+		return;
+	ps->active = false;
+	char verb[32];
+	snprintf(verb, sizeof(verb), "probe-%s", probe_name(t));
+	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_PROBE_STOP, verb, c->attempt);
+	(void)cmd;
+}
+
+static void probes_stop_all(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	probe_stop(f, p, i, FSM_PROBE_STARTUP);
+	probe_stop(f, p, i, FSM_PROBE_LIVENESS);
+	probe_stop(f, p, i, FSM_PROBE_READINESS);
+}
+
+/* Liveness and readiness run once the startup probe has passed (or there is none). */
+static void probes_after_startup(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	c->started = true;
+	probe_stop(f, p, i, FSM_PROBE_STARTUP);
+	probe_start(f, p, i, FSM_PROBE_LIVENESS);
+	probe_start(f, p, i, FSM_PROBE_READINESS);
+	/* Without a readiness probe a started container is ready. */
+	if (cspec(p, i)->readiness.kind == FSM_HANDLER_NONE)
+		c->ready = true;
+}
+
+/* ---- container transitions ---- */
+
+static void ctr_create(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	const struct fsm_container_spec *cs = cspec(p, i);
+	uint32_t a = c->ever_started ? c->attempt + 1 : 0;
+	c->stage = FSM_CS_CREATING;
+	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_CRI_CREATE_CONTAINER, "create", a);
+	if (cmd != NULL)
+		cmd->image = fold_str(f, cs->image, strlen(cs->image));
+	struct fsm_buf b = FSM_BUF_INIT;
+	fsm_buf_puts(&b, "{\"sandbox_id\":");
+	fsm_buf_json_str(&b, p->sb_id);
+	fsm_buf_puts(&b, ",\"sandbox_attempt\":");
+	fsm_buf_u64(&b, p->sb_attempt);
+	fsm_buf_putc(&b, ',');
+	put_pod_ref(&b, p);
+	fsm_buf_puts(&b, ",\"image_ref\":");
+	fsm_buf_json_str(&b, c->image_ref);
+	fsm_buf_puts(&b, ",\"container\":");
+	fsm_buf_append(&b, cs->json, cs->json_len);
+	fsm_buf_putc(&b, '}');
+	set_body(f, cmd, &b);
+	fsm_buf_free(&b);
+}
+
+static bool pull_in_backoff(const struct fold *f, const struct fsm_ctr *c)
+{
+	if (c->pull_backoff_ms == 0)
+		return false;
+	return f->now - c->pull_backoff_updated_ts_ms < c->pull_backoff_ms;
+}
+
+/* The image step of a start: pull when the policy asks, then create. */
+static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	const struct fsm_container_spec *cs = cspec(p, i);
+	bool present = node_image_present(f->s, cs->image);
+	if (c->image_ready || (present && cs->pull_policy != FSM_PULL_ALWAYS)) {
+		c->image_ready = true;
+		ctr_create(f, p, i);
+		return;
+	}
+	if (cs->pull_policy == FSM_PULL_NEVER) {
+		char msg[FSM_MESSAGE_BYTES];
+		snprintf(msg, sizeof(msg), "Container image \"%s\" is not present with pull policy of Never",
+			 cs->image);
+		set_waiting(c, "ErrImageNeverPull", msg);
+		c->stage = FSM_CS_WAITING;
+		return; /* a cri.image event that shows the image resumes it */
+	}
+	if (pull_in_backoff(f, c)) {
+		char msg[FSM_MESSAGE_BYTES];
+		snprintf(msg, sizeof(msg), "Back-off pulling image \"%s\"", cs->image);
+		set_waiting(c, "ImagePullBackOff", msg);
+		c->stage = FSM_CS_WAITING;
+		timer_arm(f, p, "pull", cs->name, f->now + f->s->cfg.sync_retry_ms);
+		return;
+	}
+	c->pulls++;
+	c->stage = FSM_CS_PULLING;
+	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_CRI_PULL_IMAGE, p->spec.uid, "pull/%s/%s/%u",
+					   p->spec.uid, cs->name, c->pulls);
+	if (cmd != NULL) {
+		cmd->container = fold_str(f, cs->name, strlen(cs->name));
+		cmd->image = fold_str(f, cs->image, strlen(cs->image));
+		cmd->attempt = c->pulls;
+	}
+}
+
+/* Begins a new attempt of container i: its image, then create and start. */
+static void ctr_begin(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	assert(c->stage == FSM_CS_WAITING || c->stage == FSM_CS_EXITED);
+	if (c->stage == FSM_CS_EXITED && c->term.set) {
+		c->last_term = c->term;
+		memset(&c->term, 0, sizeof(c->term));
+	}
+	c->stage = FSM_CS_WAITING;
+	c->kill_reason = FSM_KILL_NONE;
+	c->prestop_done = false;
+	c->poststart_done = false;
+	c->started = false;
+	c->ready = false;
+	c->image_ready = false;
+	memset(&c->liveness, 0, sizeof(c->liveness));
+	memset(&c->readiness, 0, sizeof(c->readiness));
+	memset(&c->startup, 0, sizeof(c->startup));
+	ctr_pull_or_create(f, p, i);
+}
+
+static void ctr_running(struct fold *f, struct fsm_pod *p, size_t i, uint64_t started_wall_ms)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	const struct fsm_container_spec *cs = cspec(p, i);
+	c->stage = FSM_CS_RUNNING;
+	c->started_wall_ms = started_wall_ms ? started_wall_ms : f->wall;
+	c->spec_hash = cs->spec_hash;
+	set_waiting(c, "", "");
+	if (cs->post_start.kind != FSM_HANDLER_NONE && !c->poststart_done) {
+		struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_HOOK_RUN, "poststart", c->attempt);
+		struct fsm_buf b = FSM_BUF_INIT;
+		fsm_buf_puts(&b, "{\"hook\":\"postStart\",\"container_id\":");
+		fsm_buf_json_str(&b, c->id);
+		fsm_buf_puts(&b, ",\"pod_ip\":");
+		fsm_buf_json_str(&b, p->sb_ip);
+		fsm_buf_puts(&b, ",\"spec\":");
+		fsm_buf_append(&b, cs->post_start.json, cs->post_start.json_len);
+		fsm_buf_putc(&b, '}');
+		set_body(f, cmd, &b);
+		fsm_buf_free(&b);
+	}
+	if (cs->startup.kind != FSM_HANDLER_NONE)
+		probe_start(f, p, i, FSM_PROBE_STARTUP);
+	else
+		probes_after_startup(f, p, i);
+}
+
+/* The container is gone: records its end and stops what watched it. */
+static void ctr_exited(struct fold *f, struct fsm_pod *p, size_t i, int32_t exit_code,
+		       const char *reason, const char *message, uint64_t started_wall_ms,
+		       uint64_t finished_wall_ms)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	probes_stop_all(f, p, i);
+	c->stage = FSM_CS_EXITED;
+	c->started = false;
+	c->ready = false;
+	c->term.set = true;
+	c->term.exit_code = exit_code;
+	if (reason == NULL || reason[0] == '\0')
+		reason = exit_code == 0 ? "Completed" : "Error";
+	COPY(c->term.reason, reason);
+	COPY(c->term.message, message ? message : "");
+	c->term.started_wall_ms = started_wall_ms ? started_wall_ms : c->started_wall_ms;
+	c->term.finished_wall_ms = finished_wall_ms ? finished_wall_ms : f->wall;
+	COPY(c->term.id, c->id);
+	c->exited_ts_ms = f->now;
+	set_waiting(c, "", "");
+}
+
+static int64_t pod_grace_s(const struct fsm_pod *p)
+{
+	return p->kill_grace_s >= 0 ? p->kill_grace_s : p->spec.grace_s;
+}
+
+/* Stops container i: its preStop hook first (when it has one and the pod is
+ * going), then the runtime's stop with what is left of the grace period. */
+static void ctr_kill(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_kill_reason why)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	const struct fsm_container_spec *cs = cspec(p, i);
+	if (c->stage != FSM_CS_RUNNING)
+		return;
+	c->kill_reason = why;
+	c->stage = FSM_CS_KILLING;
+	c->ready = false;
+	probes_stop_all(f, p, i);
+	int64_t grace = pod_grace_s(p);
+	if ((why == FSM_KILL_LIVENESS || why == FSM_KILL_STARTUP)) {
+		const struct fsm_handler *h = why == FSM_KILL_LIVENESS ? &cs->liveness : &cs->startup;
+		if (h->termination_grace_s >= 0)
+			grace = h->termination_grace_s;
+	}
+	if (cs->pre_stop.kind != FSM_HANDLER_NONE && !c->prestop_done && grace > 0) {
+		struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_HOOK_RUN, "prestop", c->attempt);
+		if (cmd != NULL)
+			cmd->timeout_s = (uint32_t)grace;
+		struct fsm_buf b = FSM_BUF_INIT;
+		fsm_buf_puts(&b, "{\"hook\":\"preStop\",\"container_id\":");
+		fsm_buf_json_str(&b, c->id);
+		fsm_buf_puts(&b, ",\"pod_ip\":");
+		fsm_buf_json_str(&b, p->sb_ip);
+		fsm_buf_puts(&b, ",\"spec\":");
+		fsm_buf_append(&b, cs->pre_stop.json, cs->pre_stop.json_len);
+		fsm_buf_putc(&b, '}');
+		set_body(f, cmd, &b);
+		fsm_buf_free(&b);
+		return;
+	}
+	/* The hook's time comes out of the grace period. */
+	if (p->kill_deadline_ts_ms > f->now && why == FSM_KILL_POD)
+		grace = (int64_t)((p->kill_deadline_ts_ms - f->now + 999) / 1000);
+	if (grace < GRACE_S_MIN)
+		grace = GRACE_S_MIN;
+	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_CRI_STOP_CONTAINER, "stop", c->attempt);
+	if (cmd != NULL) {
+		cmd->timeout_s = (uint32_t)grace;
+		struct fsm_buf b = FSM_BUF_INIT;
+		fsm_buf_puts(&b, "{\"id\":");
+		fsm_buf_json_str(&b, c->id);
+		fsm_buf_putc(&b, '}');
+		set_body(f, cmd, &b);
+		fsm_buf_free(&b);
+	}
+}
+
+/* Continues a kill after its preStop hook ended (well or not). */
+static void ctr_kill_after_hook(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	c->prestop_done = true;
+	c->stage = FSM_CS_RUNNING; /* ctr_kill starts from a running container */
+	ctr_kill(f, p, i, c->kill_reason);
+}
+
+/* ---- back-off (the kubelet's flowcontrol.Backoff, one entry per container) ---- */
+
+static bool backoff_expired(const struct fold *f, const struct fsm_ctr *c, uint64_t event_ts)
+{
+	return event_ts > c->backoff_updated_ts_ms &&
+	       event_ts - c->backoff_updated_ts_ms > 2 * f->s->cfg.backoff_max_ms;
+}
+
+static bool ctr_in_backoff(const struct fold *f, const struct fsm_ctr *c)
+{
+	if (c->backoff_ms == 0 || backoff_expired(f, c, c->exited_ts_ms))
+		return false;
+	return f->now - c->exited_ts_ms < c->backoff_ms;
+}
+
+static void ctr_backoff_next(const struct fold *f, struct fsm_ctr *c)
+{
+	const struct fsm_node_config *cfg = &f->s->cfg;
+	if (c->backoff_ms == 0 || backoff_expired(f, c, c->exited_ts_ms))
+		c->backoff_ms = cfg->backoff_initial_ms;
+	else
+		c->backoff_ms = c->backoff_ms * 2 > cfg->backoff_max_ms ? cfg->backoff_max_ms
+									 : c->backoff_ms * 2;
+	c->backoff_updated_ts_ms = f->now;
+}
+
+/* Restarts an exited container now, or shows CrashLoopBackOff until it may. */
+static void ctr_restart(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	if (c->retry_after_ts_ms > f->now)
+		return; /* a failed start is retried by its timer */
+	if (ctr_in_backoff(f, c)) {
+		char d[32], msg[FSM_MESSAGE_BYTES];
+		go_duration(c->backoff_ms, d, sizeof(d));
+		snprintf(msg, sizeof(msg), "back-off %s restarting failed container=%s pod=%s_%s(%s)", d,
+			 cspec(p, i)->name, p->spec.name, p->spec.namespace_, p->spec.uid);
+		set_waiting(c, "CrashLoopBackOff", msg);
+		if (!c->backoff_armed) {
+			c->backoff_armed = true;
+			timer_arm(f, p, "backoff", cspec(p, i)->name, c->exited_ts_ms + c->backoff_ms);
+		}
+		return;
+	}
+	ctr_backoff_next(f, c);
+	ctr_begin(f, p, i);
+}
+
+static bool should_restart(const struct fsm_pod *p, size_t i)
+{
+	const struct fsm_ctr *c = &p->ctrs[i];
+	if (cspec(p, i)->sidecar)
+		return true;
+	switch (p->spec.restart_policy) {
+	case FSM_RESTART_ALWAYS:
+		return true;
+	case FSM_RESTART_ON_FAILURE:
+		return !(c->term.set && c->term.exit_code == 0);
+	case FSM_RESTART_NEVER:
+		return false;
+	}
+	return false;
+}
+
+/* ---- sandbox ---- */
+
+static void sb_run(struct fold *f, struct fsm_pod *p)
+{
+	if (p->sb_ever_created)
+		p->sb_attempt++;
+	p->sb_stage = FSM_SB_CREATING;
+	p->sb_id[0] = '\0';
+	p->sb_ip[0] = '\0';
+	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_CRI_RUN_SANDBOX, p->spec.uid, "sandbox/%s/%u",
+					   p->spec.uid, p->sb_attempt);
+	if (cmd == NULL)
+		return;
+	cmd->attempt = p->sb_attempt;
+	struct fsm_buf b = FSM_BUF_INIT;
+	fsm_buf_putc(&b, '{');
+	put_pod_ref(&b, p);
+	fsm_buf_puts(&b, ",\"attempt\":");
+	fsm_buf_u64(&b, p->sb_attempt);
+	fsm_buf_puts(&b, ",\"host_network\":");
+	fsm_buf_puts(&b, p->spec.host_network ? "true" : "false");
+	fsm_buf_puts(&b, ",\"ports\":[");
+	bool first = true;
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		const struct fsm_container_spec *cs = cspec(p, i);
+		for (size_t k = 0; k < cs->nports; k++) {
+			if (!first)
+				fsm_buf_putc(&b, ',');
+			first = false;
+			fsm_buf_puts(&b, "{\"container_port\":");
+			fsm_buf_i64(&b, cs->ports[k].container_port);
+			fsm_buf_puts(&b, ",\"host_port\":");
+			fsm_buf_i64(&b, cs->ports[k].host_port);
+			fsm_buf_puts(&b, ",\"protocol\":");
+			fsm_buf_json_str(&b, cs->ports[k].protocol);
+			fsm_buf_putc(&b, '}');
+		}
+	}
+	fsm_buf_puts(&b, "]}");
+	set_body(f, cmd, &b);
+	fsm_buf_free(&b);
+}
+
+static void sb_stop(struct fold *f, struct fsm_pod *p)
+{
+	p->sb_stage = FSM_SB_STOPPING;
+	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_CRI_STOP_SANDBOX, p->spec.uid, "stopsb/%s/%u",
+					   p->spec.uid, p->sb_attempt);
+	if (cmd != NULL) {
+		cmd->attempt = p->sb_attempt;
+		struct fsm_buf b = FSM_BUF_INIT;
+		fsm_buf_puts(&b, "{\"id\":");
+		fsm_buf_json_str(&b, p->sb_id);
+		fsm_buf_putc(&b, '}');
+		set_body(f, cmd, &b);
+		fsm_buf_free(&b);
+	}
+}
+
+/* Removes the pod's containers and its sandbox from the runtime. */
+static void pod_remove_runtime(struct fold *f, struct fsm_pod *p)
+{
+	p->stage = FSM_PS_REMOVING;
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		struct fsm_ctr *c = &p->ctrs[i];
+		if (!c->ever_started)
+			continue;
+		struct fsm_command *cmd =
+			ctr_cmd(f, p, i, FSM_CMD_CRI_REMOVE_CONTAINER, "remove", c->attempt);
+		if (cmd != NULL) {
+			struct fsm_buf b = FSM_BUF_INIT;
+			fsm_buf_puts(&b, "{\"id\":");
+			fsm_buf_json_str(&b, c->id);
+			fsm_buf_putc(&b, '}');
+			set_body(f, cmd, &b);
+			fsm_buf_free(&b);
+		}
+	}
+	if (!p->sb_ever_created) {
+		p->sb_stage = FSM_SB_NONE;
+		return;
+	}
+	p->sb_stage = FSM_SB_REMOVING;
+	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_CRI_REMOVE_SANDBOX, p->spec.uid, "rmsb/%s/%u",
+					   p->spec.uid, p->sb_attempt);
+	if (cmd != NULL) {
+		cmd->attempt = p->sb_attempt;
+		struct fsm_buf b = FSM_BUF_INIT;
+		fsm_buf_puts(&b, "{\"id\":");
+		fsm_buf_json_str(&b, p->sb_id);
+		fsm_buf_putc(&b, '}');
+		set_body(f, cmd, &b);
+		fsm_buf_free(&b);
+	}
+}
+
+/* ---- reporting ---- */
+
+static bool phase_terminal(const char *phase)
+{
+	return strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
+}
+
+/* Sends the pod's status when it differs from what was sent last. */
+static void pod_report(struct fold *f, struct fsm_pod *p)
+{
+	if (p->stage != FSM_PS_REJECTED && !phase_terminal(p->phase)) {
+		bool terminal = p->stage == FSM_PS_TERMINATING || p->stage == FSM_PS_TERMINATED ||
+				p->stage == FSM_PS_REMOVING;
+		COPY(p->phase, fsm_pod_phase(p, terminal));
+	}
+	fsm_pod_conditions_update(p, f->wall);
+	struct fsm_buf b = FSM_BUF_INIT;
+	if (fsm_pod_status_json(p, &f->s->cfg, &b) != 0) {
+		f->err = FSM_ENOMEM;
+		fsm_buf_free(&b);
+		return;
+	}
+	uint64_t h = fsm_status_hash(b.ptr, b.len);
+	if (h != p->status_hash) {
+		p->status_hash = h;
+		p->status_version++;
+		struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_POD_STATUS, p->spec.uid,
+						   "status/%s/%u", p->spec.uid, p->status_version);
+		set_body(f, cmd, &b);
+	}
+	fsm_buf_free(&b);
+}
+
+/* ---- the pod machine ---- */
+
+static void pod_begin_terminate(struct fold *f, struct fsm_pod *p, int64_t grace_s)
+{
+	if (p->stage == FSM_PS_ACTIVE) {
+		p->stage = FSM_PS_TERMINATING;
+		p->kill_grace_s = grace_s >= 0 ? grace_s : p->spec.grace_s;
+		p->kill_deadline_ts_ms = f->now + (uint64_t)p->kill_grace_s * 1000;
+		if (p->spec.active_deadline_s >= 0)
+			timer_disarm(f, p, "deadline", NULL);
+	} else if (p->stage == FSM_PS_TERMINATING && grace_s >= 0 && grace_s < p->kill_grace_s) {
+		/* A shorter grace period (a second delete, an eviction) wins. */
+		p->kill_grace_s = grace_s;
+		p->kill_deadline_ts_ms = f->now + (uint64_t)grace_s * 1000;
+	}
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		struct fsm_ctr *c = &p->ctrs[i];
+		if (c->backoff_armed) {
+			c->backoff_armed = false;
+			timer_disarm(f, p, "backoff", cspec(p, i)->name);
+		}
+	}
+}
+
+/* Init containers in order: true when every one is done (regular ones
+ * succeeded, sidecars started). Starts or restarts what is next. */
+static bool sync_init(struct fold *f, struct fsm_pod *p, bool *failed)
+{
+	*failed = false;
+	for (size_t i = 0; i < p->spec.ninit; i++) {
+		struct fsm_ctr *c = &p->ctrs[i];
+		if (cspec(p, i)->sidecar) {
+			if (c->stage == FSM_CS_RUNNING && c->started)
+				continue;
+			if (c->stage == FSM_CS_WAITING && c->waiting_reason[0] == '\0')
+				ctr_begin(f, p, i);
+			else if (c->stage == FSM_CS_EXITED)
+				ctr_restart(f, p, i);
+			return false;
+		}
+		if (ctr_succeeded(c))
+			continue;
+		switch (c->stage) {
+		case FSM_CS_WAITING:
+			/* A reason means a timer drives it (pull, retry). */
+			if (c->waiting_reason[0] == '\0')
+				ctr_begin(f, p, i);
+			return false;
+		case FSM_CS_EXITED:
+			if (p->spec.restart_policy == FSM_RESTART_NEVER) {
+				*failed = true;
+				return false;
+			}
+			ctr_restart(f, p, i);
+			return false;
+		default:
+			return false; /* in flight or running */
+		}
+	}
+	return true;
+}
+
+/* App containers and sidecars once initialised: start, restart, replace. */
+static void sync_apps(struct fold *f, struct fsm_pod *p)
+{
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		if (is_regular_init(p, i))
+			continue;
+		struct fsm_ctr *c = &p->ctrs[i];
+		switch (c->stage) {
+		case FSM_CS_WAITING:
+			if (c->waiting_reason[0] == '\0')
+				ctr_begin(f, p, i);
+			break;
+		case FSM_CS_EXITED:
+			if (should_restart(p, i))
+				ctr_restart(f, p, i);
+			break;
+		case FSM_CS_RUNNING:
+			if (c->spec_hash != cspec(p, i)->spec_hash)
+				ctr_kill(f, p, i, FSM_KILL_SPEC);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* True when no app container runs or will run again: the pod is done. */
+static bool apps_done(const struct fsm_pod *p)
+{
+	if (p->spec.restart_policy == FSM_RESTART_ALWAYS)
+		return false;
+	for (size_t i = p->spec.ninit; i < p->spec.ncontainers; i++) {
+		const struct fsm_ctr *c = &p->ctrs[i];
+		if (c->stage != FSM_CS_EXITED || should_restart(p, i))
+			return false;
+	}
+	return true;
+}
+
+/* Whether a dead sandbox may be replaced (the kubelet does not for a Never pod
+ * whose containers already ran). */
+static bool sandbox_replaceable(const struct fsm_pod *p)
+{
+	if (!p->sb_ever_created || p->spec.restart_policy != FSM_RESTART_NEVER)
+		return true;
+	for (size_t i = 0; i < p->spec.ncontainers; i++)
+		if (p->ctrs[i].ever_started)
+			return false;
+	return true;
+}
+
+/* A new sandbox reruns the init containers; the containers of the old one are dead. */
+static void sandbox_replaced(struct fold *f, struct fsm_pod *p)
+{
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		struct fsm_ctr *c = &p->ctrs[i];
+		if (c->stage == FSM_CS_RUNNING || c->stage == FSM_CS_KILLING ||
+		    c->stage == FSM_CS_STARTING)
+			ctr_exited(f, p, i, 137, "Error", "the pod sandbox was replaced", 0, 0);
+		if (is_init(p, i) && c->stage == FSM_CS_EXITED && ctr_succeeded(c)) {
+			/* rerun: keep its end as lastState */
+			c->last_term = c->term;
+			memset(&c->term, 0, sizeof(c->term));
+			c->stage = FSM_CS_WAITING; /* its attempt count continues */
+			set_waiting(c, "", "");
+		}
+	}
+}
+
+static void sync_active(struct fold *f, struct fsm_pod *p)
+{
+	switch (p->sb_stage) {
+	case FSM_SB_NONE:
+	case FSM_SB_NOTREADY:
+		if (p->sb_retry_after_ts_ms > f->now)
+			return;
+		if (!sandbox_replaceable(p)) {
+			/* Nothing more will run: the containers' ends are the pod's. */
+			for (size_t i = 0; i < p->spec.ncontainers; i++)
+				if (ctr_live(&p->ctrs[i]))
+					ctr_exited(f, p, i, 137, "Error", "the pod sandbox died", 0, 0);
+			pod_begin_terminate(f, p, 0);
+			return;
+		}
+		if (p->sb_ever_created)
+			sandbox_replaced(f, p);
+		for (size_t i = 0; i < p->spec.ncontainers; i++)
+			if (ctr_live(&p->ctrs[i]))
+				return; /* wait for the old sandbox's containers to be seen dead */
+		sb_run(f, p);
+		return;
+	case FSM_SB_READY:
+		break;
+	default:
+		return; /* a sandbox command is in flight */
+	}
+	bool failed;
+	bool init_done = sync_init(f, p, &failed);
+	if (failed) {
+		pod_begin_terminate(f, p, -1);
+		COPY(p->phase, "Failed");
+		return;
+	}
+	if (!init_done)
+		return;
+	sync_apps(f, p);
+	if (apps_done(p))
+		pod_begin_terminate(f, p, -1);
+}
+
+static void sync_terminating(struct fold *f, struct fsm_pod *p)
+{
+	bool busy = false;
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		struct fsm_ctr *c = &p->ctrs[i];
+		if (c->stage == FSM_CS_RUNNING)
+			ctr_kill(f, p, i, FSM_KILL_POD);
+		if (ctr_live(c))
+			busy = true;
+	}
+	if (busy)
+		return;
+	if (p->sb_stage == FSM_SB_READY || p->sb_stage == FSM_SB_NOTREADY) {
+		sb_stop(f, p);
+		return;
+	}
+	if (p->sb_stage == FSM_SB_CREATING || p->sb_stage == FSM_SB_STOPPING)
+		return;
+	p->stage = FSM_PS_TERMINATED;
+}
+
+void pod_sync(struct fold *f, struct fsm_pod *p)
+{
+	if (p->stage == FSM_PS_ACTIVE)
+		sync_active(f, p);
+	if (p->stage == FSM_PS_TERMINATING)
+		sync_terminating(f, p);
+	if (p->stage == FSM_PS_TERMINATED && p->remove_when_stopped)
+		pod_remove_runtime(f, p);
+	pod_report(f, p);
+}
+
+/* ---- inputs ---- */
+
+struct fsm_pod *pod_create(struct fold *f, struct fsm_pod_spec *spec, const char *source)
+{
+	struct fsm_pod *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		f->err = FSM_ENOMEM;
+		return NULL;
+	}
+	p->ctrs = calloc(spec->ncontainers ? spec->ncontainers : 1, sizeof(*p->ctrs));
+	p->source = strdup(source);
+	if (p->ctrs == NULL || p->source == NULL) {
+		free(p->ctrs);
+		free(p->source);
+		free(p);
+		f->err = FSM_ENOMEM;
+		return NULL;
+	}
+	p->spec = *spec;
+	memset(spec, 0, sizeof(*spec));
+	p->kill_grace_s = -1;
+	COPY(p->phase, "Pending");
+	p->admitted_ts_ms = f->now;
+	char reason[FSM_REASON_BYTES], message[FSM_MESSAGE_BYTES];
+	node_admit(f->s, p, reason, sizeof(reason), message, sizeof(message));
+	if (reason[0] != '\0') {
+		p->stage = FSM_PS_REJECTED;
+		COPY(p->phase, "Failed");
+		COPY(p->reason, reason);
+		COPY(p->message, message);
+		struct fsm_command *cmd =
+			fold_cmd(f, FSM_CMD_POD_REJECT, p->spec.uid, "reject/%s", p->spec.uid);
+		if (cmd != NULL) {
+			struct fsm_buf b = FSM_BUF_INIT;
+			fsm_buf_puts(&b, "{\"reason\":");
+			fsm_buf_json_str(&b, reason);
+			fsm_buf_puts(&b, ",\"message\":");
+			fsm_buf_json_str(&b, message);
+			fsm_buf_putc(&b, '}');
+			set_body(f, cmd, &b);
+			fsm_buf_free(&b);
+		}
+		return p;
+	}
+	p->stage = FSM_PS_ACTIVE;
+	p->start_wall_ms = f->wall;
+	if (p->spec.active_deadline_s >= 0)
+		timer_arm(f, p, "deadline", NULL, f->now + (uint64_t)p->spec.active_deadline_s * 1000);
+	if (p->spec.deletion_wall_ms != 0)
+		pod_begin_terminate(f, p, p->spec.deletion_grace_s);
+	return p;
+}
+
+void pod_update(struct fold *f, struct fsm_pod *p, struct fsm_pod_spec *spec)
+{
+	/* Containers are matched by name; the API allows only their images (and
+	 * a few other fields) to change, which a new spec_hash reveals. A spec
+	 * whose containers differ in number or names keeps the old one's. */
+	bool same_shape = spec->ncontainers == p->spec.ncontainers && spec->ninit == p->spec.ninit;
+	for (size_t i = 0; same_shape && i < spec->ncontainers; i++)
+		same_shape = strcmp(spec->containers[i].name, p->spec.containers[i].name) == 0;
+	bool deleting_now = spec->deletion_wall_ms != 0 && p->spec.deletion_wall_ms == 0;
+	int64_t grace = spec->deletion_grace_s;
+	if (same_shape) {
+		fsm_pod_spec_free(&p->spec);
+		p->spec = *spec;
+		memset(spec, 0, sizeof(*spec));
+	} else {
+		p->spec.deletion_wall_ms = spec->deletion_wall_ms;
+		p->spec.deletion_grace_s = spec->deletion_grace_s;
+		fsm_pod_spec_free(spec);
+	}
+	if (deleting_now || (p->spec.deletion_wall_ms != 0 && p->stage == FSM_PS_TERMINATING))
+		pod_delete(f, p, grace, false);
+}
+
+void pod_delete(struct fold *f, struct fsm_pod *p, int64_t grace_s, bool remove)
+{
+	p->deleting = true;
+	if (remove)
+		p->remove_when_stopped = true;
+	if (p->stage == FSM_PS_REJECTED) {
+		if (remove)
+			p->stage = FSM_PS_TERMINATED;
+		return;
+	}
+	pod_begin_terminate(f, p, grace_s);
+}
+
+void pod_evict(struct fold *f, struct fsm_pod *p, const char *message)
+{
+	if (p->stage != FSM_PS_ACTIVE)
+		return;
+	COPY(p->phase, "Failed");
+	COPY(p->reason, "Evicted");
+	COPY(p->message, message);
+	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_POD_EVICT, p->spec.uid, "evict/%s", p->spec.uid);
+	if (cmd != NULL) {
+		struct fsm_buf b = FSM_BUF_INIT;
+		fsm_buf_puts(&b, "{\"message\":");
+		fsm_buf_json_str(&b, message);
+		fsm_buf_putc(&b, '}');
+		set_body(f, cmd, &b);
+		fsm_buf_free(&b);
+	}
+	/* Hard eviction does not wait for the pod's grace period. */
+	pod_begin_terminate(f, p, 0);
+}
+
+static int ctr_by_name(const struct fsm_pod *p, const char *name)
+{
+	return fsm_pod_container_index(&p->spec, name);
+}
+
+/* "name/attempt" → index and attempt; -1 when unknown. */
+static int parse_ctr_ref(const struct fsm_pod *p, const char *rest, uint32_t *attempt)
+{
+	const char *slash = strrchr(rest, '/');
+	if (slash == NULL)
+		return -1;
+	char name[FSM_ID_BYTES];
+	size_t n = (size_t)(slash - rest);
+	if (n >= sizeof(name))
+		return -1;
+	memcpy(name, rest, n);
+	name[n] = '\0';
+	*attempt = (uint32_t)strtoul(slash + 1, NULL, 10);
+	return ctr_by_name(p, name);
+}
+
+void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const char *rest)
+{
+	const struct fsm_ev_effect *e = &f->ev->u.effect;
+	uint32_t a = 0;
+	if (strcmp(verb, "sandbox") == 0) {
+		a = (uint32_t)strtoul(rest, NULL, 10);
+		if (a != p->sb_attempt || p->sb_stage != FSM_SB_CREATING)
+			return;
+		if (e->ok) {
+			p->sb_stage = FSM_SB_READY;
+			p->sb_ever_created = true;
+			COPY(p->sb_id, e->result);
+		} else {
+			/* The kubelet retries a failed sandbox on its next sync; a
+			 * new attempt number only once one was created. */
+			p->sb_stage = FSM_SB_NONE;
+			p->sb_retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
+			timer_arm(f, p, "sync", NULL, p->sb_retry_after_ts_ms);
+		}
+	} else if (strcmp(verb, "stopsb") == 0) {
+		if (p->sb_stage == FSM_SB_STOPPING)
+			p->sb_stage = FSM_SB_STOPPED;
+	} else if (strcmp(verb, "rmsb") == 0) {
+		if (p->sb_stage == FSM_SB_REMOVING)
+			p->sb_stage = FSM_SB_NONE;
+		return; /* node.c drops the pod when nothing is left */
+	} else {
+		int i = parse_ctr_ref(p, rest, &a);
+		if (i < 0)
+			return;
+		struct fsm_ctr *c = &p->ctrs[i];
+		if (strcmp(verb, "pull") == 0) {
+			if (c->stage != FSM_CS_PULLING || a != c->pulls)
+				return;
+			if (e->ok) {
+				c->image_ready = true;
+				COPY(c->image_ref, e->result);
+				fsm_image_add(f->s, cspec(p, (size_t)i)->image, e->result);
+				if (p->stage == FSM_PS_ACTIVE)
+					ctr_create(f, p, (size_t)i);
+				else
+					c->stage = FSM_CS_WAITING;
+			} else {
+				/* Next(key, now): the pull back-off grows. */
+				if (c->pull_backoff_ms == 0 ||
+				    f->now - c->pull_backoff_updated_ts_ms > 2 * f->s->cfg.backoff_max_ms)
+					c->pull_backoff_ms = f->s->cfg.backoff_initial_ms;
+				else if (c->pull_backoff_ms * 2 > f->s->cfg.backoff_max_ms)
+					c->pull_backoff_ms = f->s->cfg.backoff_max_ms;
+				else
+					c->pull_backoff_ms *= 2;
+				c->pull_backoff_updated_ts_ms = f->now;
+				set_waiting(c, "ErrImagePull", e->error);
+				c->stage = FSM_CS_WAITING;
+				timer_arm(f, p, "pull", cspec(p, (size_t)i)->name,
+					  f->now + f->s->cfg.sync_retry_ms);
+			}
+		} else if (strcmp(verb, "create") == 0) {
+			if (c->stage != FSM_CS_CREATING)
+				return;
+			if (e->ok) {
+				c->attempt = a;
+				c->ever_started = true;
+				COPY(c->id, e->result);
+				c->stage = FSM_CS_STARTING;
+				if (p->stage != FSM_PS_ACTIVE) {
+					/* Created while the pod began to go: never start it. */
+					ctr_exited(f, p, (size_t)i, 0, "Completed", "", 0, 0);
+					return;
+				}
+				struct fsm_command *cmd = ctr_cmd(f, p, (size_t)i,
+								  FSM_CMD_CRI_START_CONTAINER, "start", a);
+				struct fsm_buf b = FSM_BUF_INIT;
+				fsm_buf_puts(&b, "{\"id\":");
+				fsm_buf_json_str(&b, c->id);
+				fsm_buf_putc(&b, '}');
+				set_body(f, cmd, &b);
+				fsm_buf_free(&b);
+			} else {
+				set_waiting(c, "CreateContainerError", e->error);
+				c->stage = FSM_CS_WAITING;
+				c->retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
+				timer_arm(f, p, "retry", cspec(p, (size_t)i)->name, c->retry_after_ts_ms);
+			}
+		} else if (strcmp(verb, "start") == 0) {
+			if (c->stage != FSM_CS_STARTING || a != c->attempt)
+				return;
+			if (e->ok) {
+				ctr_running(f, p, (size_t)i, 0);
+			} else {
+				ctr_exited(f, p, (size_t)i, 128, "ContainerCannotRun", e->error, f->wall,
+					   f->wall);
+				set_waiting(c, "RunContainerError", e->error);
+				c->retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
+				timer_arm(f, p, "retry", cspec(p, (size_t)i)->name, c->retry_after_ts_ms);
+			}
+		} else if (strcmp(verb, "stop") == 0) {
+			if (c->stage != FSM_CS_KILLING || a != c->attempt)
+				return;
+			/* The executor reports the exit it saw before this; if it could
+			 * not, the runtime killed it at the end of the grace period. */
+			ctr_exited(f, p, (size_t)i, 137, "Error", "", 0, 0);
+		} else if (strcmp(verb, "prestop") == 0) {
+			if (c->stage == FSM_CS_KILLING && a == c->attempt && !c->prestop_done)
+				ctr_kill_after_hook(f, p, (size_t)i);
+		} else if (strcmp(verb, "poststart") == 0) {
+			if (a != c->attempt || c->poststart_done)
+				return;
+			c->poststart_done = true;
+			if (!e->ok && c->stage == FSM_CS_RUNNING) {
+				/* FailedPostStartHook: the kubelet kills the container. */
+				ctr_kill(f, p, (size_t)i, FSM_KILL_SPEC);
+			}
+		} else if (strcmp(verb, "remove") == 0) {
+			/* nothing to track */
+		}
+	}
+	pod_sync(f, p);
+}
+
+void pod_on_timer(struct fold *f, struct fsm_pod *p, const char *what, const char *rest)
+{
+	if (strcmp(what, "deadline") == 0) {
+		if (p->stage == FSM_PS_ACTIVE) {
+			COPY(p->phase, "Failed");
+			COPY(p->reason, "DeadlineExceeded");
+			COPY(p->message, "Pod was active on the node longer than the specified deadline");
+			pod_begin_terminate(f, p, -1);
+		}
+	} else if (strcmp(what, "sync") == 0) {
+		p->sb_retry_after_ts_ms = 0;
+	} else if (rest != NULL && rest[0] != '\0') {
+		int i = ctr_by_name(p, rest);
+		if (i < 0)
+			return;
+		struct fsm_ctr *c = &p->ctrs[i];
+		if (strcmp(what, "backoff") == 0)
+			c->backoff_armed = false;
+		else if (strcmp(what, "retry") == 0)
+			c->retry_after_ts_ms = 0;
+		if (p->stage == FSM_PS_ACTIVE && c->stage == FSM_CS_WAITING &&
+		    (strcmp(what, "pull") == 0 || strcmp(what, "retry") == 0))
+			ctr_pull_or_create(f, p, (size_t)i);
+	}
+	pod_sync(f, p);
+}
+
+void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri_container *o)
+{
+	int i = ctr_by_name(p, o->name);
+	if (i < 0)
+		return;
+	struct fsm_ctr *c = &p->ctrs[i];
+	if (c->ever_started && o->attempt < c->attempt)
+		return; /* an older container of this slot */
+	bool current = c->ever_started && o->attempt == c->attempt;
+	if (!current) {
+		/* A container we created but whose completion we never saw (a crash
+		 * between dispatch and effect): adopt it. */
+		if (c->stage != FSM_CS_CREATING && c->stage != FSM_CS_WAITING &&
+		    c->stage != FSM_CS_EXITED)
+			return;
+		c->attempt = o->attempt;
+		c->ever_started = true;
+		COPY(c->id, o->id);
+		c->stage = FSM_CS_STARTING;
+	}
+	switch (o->state) {
+	case FSM_CONTAINER_RUNNING:
+		if (c->stage == FSM_CS_STARTING || c->stage == FSM_CS_CREATING) {
+			COPY(c->id, o->id);
+			ctr_running(f, p, (size_t)i, (uint64_t)o->started_at_ms);
+		} else if (c->stage == FSM_CS_RUNNING && o->started_at_ms > 0) {
+			c->started_wall_ms = (uint64_t)o->started_at_ms;
+		}
+		break;
+	case FSM_CONTAINER_EXITED:
+	case FSM_CONTAINER_UNKNOWN:
+		if (c->stage == FSM_CS_RUNNING || c->stage == FSM_CS_KILLING ||
+		    c->stage == FSM_CS_STARTING) {
+			if (o->state == FSM_CONTAINER_UNKNOWN)
+				ctr_exited(f, p, (size_t)i, 137, "Unknown", o->message, 0, 0);
+			else
+				ctr_exited(f, p, (size_t)i, o->exit_code, o->reason, o->message,
+					   (uint64_t)o->started_at_ms, (uint64_t)o->finished_at_ms);
+		}
+		break;
+	case FSM_CONTAINER_CREATED:
+	case FSM_CONTAINER_NONE:
+		break;
+	}
+	pod_sync(f, p);
+}
+
+void pod_on_sandbox(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri_sandbox *o)
+{
+	if (o->attempt < p->sb_attempt)
+		return;
+	if (o->attempt > p->sb_attempt || (!p->sb_ever_created && p->sb_stage == FSM_SB_CREATING)) {
+		p->sb_attempt = o->attempt;
+		p->sb_ever_created = true;
+		if (p->sb_stage == FSM_SB_CREATING || p->sb_stage == FSM_SB_NONE)
+			p->sb_stage = FSM_SB_READY;
+	}
+	if (o->state == FSM_SANDBOX_READY) {
+		if (p->sb_stage == FSM_SB_CREATING)
+			p->sb_stage = FSM_SB_READY;
+		if (o->id[0] != '\0')
+			COPY(p->sb_id, o->id);
+		if (o->ip[0] != '\0')
+			COPY(p->sb_ip, o->ip);
+	} else if (o->state == FSM_SANDBOX_NOTREADY) {
+		if (p->sb_stage == FSM_SB_READY)
+			p->sb_stage = p->stage == FSM_PS_ACTIVE ? FSM_SB_NOTREADY : FSM_SB_READY;
+		else if (p->sb_stage == FSM_SB_STOPPING)
+			p->sb_stage = FSM_SB_STOPPED;
+	}
+	pod_sync(f, p);
+}
+
+void pod_on_probe(struct fold *f, struct fsm_pod *p, const struct fsm_ev_probe *pr)
+{
+	int i = ctr_by_name(p, pr->container);
+	if (i < 0 || pr->probe == FSM_PROBE_NONE)
+		return;
+	struct fsm_ctr *c = &p->ctrs[i];
+	struct fsm_probe_state *ps = probe_state(c, pr->probe);
+	if (c->stage != FSM_CS_RUNNING || !ps->active)
+		return; /* a result for a container that is no longer probed */
+	const struct fsm_handler *h = probe_spec(p, (size_t)i, pr->probe);
+	uint32_t st = (uint32_t)(h->success_threshold > 0 ? h->success_threshold : 1);
+	uint32_t ft = (uint32_t)(h->failure_threshold > 0 ? h->failure_threshold : 3);
+	if (pr->ok) {
+		ps->failures = 0;
+		if (ps->successes < st)
+			ps->successes++;
+	} else {
+		ps->successes = 0;
+		if (ps->failures < ft)
+			ps->failures++;
+	}
+	switch (pr->probe) {
+	case FSM_PROBE_STARTUP:
+		if (ps->successes >= st)
+			probes_after_startup(f, p, (size_t)i);
+		else if (ps->failures >= ft)
+			ctr_kill(f, p, (size_t)i, FSM_KILL_STARTUP);
+		break;
+	case FSM_PROBE_LIVENESS:
+		if (ps->failures >= ft)
+			ctr_kill(f, p, (size_t)i, FSM_KILL_LIVENESS);
+		break;
+	case FSM_PROBE_READINESS:
+		if (ps->successes >= st)
+			c->ready = true;
+		else if (ps->failures >= ft)
+			c->ready = false;
+		break;
+	case FSM_PROBE_NONE:
+		break;
+	}
+	pod_sync(f, p);
+}
+
+void pod_on_image(struct fold *f, struct fsm_pod *p, const char *image)
+{
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		struct fsm_ctr *c = &p->ctrs[i];
+		if (c->stage == FSM_CS_WAITING && strcmp(c->waiting_reason, "ErrImageNeverPull") == 0 &&
+		    strcmp(cspec(p, i)->image, image) == 0 && p->stage == FSM_PS_ACTIVE) {
+			set_waiting(c, "", "");
+			ctr_pull_or_create(f, p, i);
+		}
+	}
+	pod_sync(f, p);
+}
+
+void fsm_pod_free(struct fsm_pod *p)
+{
+	if (p == NULL)
+		return;
+	fsm_pod_spec_free(&p->spec);
+	free(p->ctrs);
+	free(p->source);
+	free(p);
+}
