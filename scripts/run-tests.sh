@@ -33,6 +33,8 @@ for t in build/asan/tests/*/*_test; do
 	run "$t" env LEDGERLET_TEST_TAG=asan "$t"
 done
 unset ASAN_OPTIONS UBSAN_OPTIONS
+echo "== replay scenarios (tests/replay)"
+run replay scripts/replay-tests.sh
 echo "== purity of src/fsm"
 run purity make -s --no-print-directory purity
 echo "== end to end"
