@@ -14,7 +14,7 @@ tool=build/journal-replay
 dir=tests/replay
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-	for f in "$dir"/*.jsonl; do names+=("$(basename "$f" .jsonl)"); done
+	for f in "$dir"/*.jsonl; do [ -e "$f" ] && names+=("$(basename "$f" .jsonl)"); done
 fi
 tmp=$(mktemp -d /tmp/ledgerlet-replay.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

@@ -18,6 +18,7 @@ struct jnl {
 	bool readonly;
 	int lock_fd; /* writer's flock on dir/ledgerlet.lock, or -1 */
 	size_t map_bytes, map_bytes_max;
+	unsigned readers; /* open iterators of this handle: the map cannot grow under them */
 	struct jnl_meta meta; /* as of the last commit (writer) or refresh (reader) */
 	char dir[PATH_MAX];
 };

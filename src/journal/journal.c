@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +79,21 @@ void jnl_damage_set(struct jnl_damage *d, uint64_t seq, int err, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(d->what, sizeof(d->what), fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * Each journal's chain starts from its own random value, so that the first
+ * entry of one journal never verifies as the first entry of another.
+ */
+static uint64_t genesis_hash(void)
+{
+	uint64_t h = 0;
+	if (getrandom(&h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		h = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+	}
+	return h | 1; /* never 0 */
 }
 
 /* ---- open and close ---- */
@@ -344,8 +361,10 @@ int jnl_open(struct jnl **out, const char *dir, const struct jnl_options *opt,
 			.format_version = JNL_FORMAT_VERSION,
 			.created_wall_ms = wall_now_ms(),
 			.base_seq = 1,
+			.base_hash = genesis_hash(),
 			.tip_seq = 0,
 		};
+		j->meta.tip_hash = j->meta.base_hash;
 		rc = jnl_meta_write(j, txn, &j->meta);
 	} else if (rc == JNL_ENOTFOUND || rc == JNL_EBADMETA) {
 		jnl_damage_set(dmg, 0, JNL_EBADMETA, "the journal's meta record is %s",
@@ -425,9 +444,23 @@ int jnl_refresh(struct jnl *j)
 	return rc;
 }
 
+/* Whether the journal's filesystem has (almost) no room left. */
+static bool disk_nearly_full(struct jnl *j)
+{
+	int fd;
+	struct statvfs sv;
+	if (mdb_env_get_fd(j->env, &fd) != 0 || fstatvfs(fd, &sv) != 0)
+		return false;
+	return (uint64_t)sv.f_bavail * sv.f_frsize < ((uint64_t)16 << 20);
+}
+
 /* Doubles the map; no transaction of this process may be open. */
 static int grow_map(struct jnl *j)
 {
+	/* Growing remaps the file: a read transaction of this handle would be
+	 * left pointing into the old map (LMDB cannot see it under MDB_NOTLS). */
+	if (j->readers > 0)
+		return JNL_EBUSY;
 	if (j->map_bytes >= j->map_bytes_max)
 		return JNL_ELIMIT;
 	size_t next = j->map_bytes * 2;
@@ -468,6 +501,8 @@ int jnl_write(struct jnl *j, int (*fn)(struct jnl *, MDB_txn *, void *), void *a
 			if (rc == 0)
 				continue;
 		}
+		if (rc == EIO && disk_nearly_full(j))
+			rc = ENOSPC; /* LMDB reports a short write as EIO */
 		return jnl_rc(rc);
 	}
 }
@@ -693,8 +728,9 @@ int jnl_iter_open(struct jnl *j, uint64_t from, struct jnl_iter **out)
 	int rc = jnl_txn_read(j, &it->txn);
 	if (rc != 0) {
 		free(it);
-		return rc;
+		return jnl_rc(rc);
 	}
+	j->readers++;
 	rc = jnl_meta_read(j, it->txn, &it->meta);
 	rc = rc ? rc : mdb_cursor_open(it->txn, j->dbi_log, &it->cur);
 	if (rc == 0) {
@@ -717,8 +753,10 @@ void jnl_iter_close(struct jnl_iter *it)
 		return;
 	if (it->cur != NULL)
 		mdb_cursor_close(it->cur);
-	if (it->txn != NULL)
+	if (it->txn != NULL) {
 		mdb_txn_abort(it->txn);
+		it->j->readers--;
+	}
 	fsm_arena_free(&it->arena);
 	free(it);
 }
@@ -1189,6 +1227,8 @@ const char *jnl_strerror(int err)
 		return "snapshot does not belong to this journal";
 	case JNL_ELIMIT:
 		return "limit reached";
+	case JNL_EBUSY:
+		return "the map must grow while a read transaction of this handle is open";
 	}
 	if (err < 0 && err > -4096)
 		return strerror(-err);

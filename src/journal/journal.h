@@ -49,6 +49,7 @@ enum jnl_error {
 	JNL_EBADMETA = -40014,   /* the meta record is missing or damaged */
 	JNL_ESNAPSHOT = -40015,  /* a snapshot does not belong to this chain */
 	JNL_ELIMIT = -40016,     /* a stated limit was reached (batch size, map size) */
+	JNL_EBUSY = -40017,      /* the map must grow but an iterator of this handle is open */
 };
 
 /* Which record is at fault and why; filled by calls that take one. */

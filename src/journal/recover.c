@@ -357,6 +357,23 @@ int jnl_recover(const char *dir, struct jnl_recovery *rep, struct jnl_damage *dm
 		return rc;
 
 	int old_rc = open_old(&x, work);
+	if (old_rc == 0 && x.om_ok && x.om.format_version > JNL_FORMAT_VERSION) {
+		/* Records of a newer format are not this build's to rewrite: put the
+		 * file back as it was. */
+		jnl_damage_set(dmg, 0, JNL_ENEWER,
+			       "journal format %u is newer than this build reads (%d): use a newer "
+			       "ledgerlet",
+			       x.om.format_version, JNL_FORMAT_VERSION);
+		mdb_txn_abort(x.txn);
+		x.txn = NULL;
+		mdb_env_close(x.old.env);
+		x.old_open = false;
+		unlink(work);
+		rc = rename(path, data) == 0 ? JNL_ENEWER : -errno;
+		rmdir(rep->aside_dir);
+		rep->aside_dir[0] = '\0';
+		return rc;
+	}
 	rc = jnl_open(&x.nj, dir, NULL, NULL);
 	if (rc != 0)
 		goto out;
