@@ -367,7 +367,8 @@ static void ctr_kill(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_kill_
 		return;
 	c->kill_reason = why;
 	c->stage = FSM_CS_KILLING;
-	c->ready = false;
+	/* Readiness keeps its last result until the container is gone, as the
+	 * kubelet's prober cache does. */
 	probes_stop_all(f, p, i);
 	int64_t grace = pod_grace_s(p);
 	if ((why == FSM_KILL_LIVENESS || why == FSM_KILL_STARTUP)) {

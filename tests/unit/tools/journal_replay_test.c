@@ -141,6 +141,79 @@ TEST(damage_is_exit_1_and_named)
 	CHECKF(strstr(out, "seq 30") != NULL, "export: %s", out);
 }
 
-TEST_MAIN("tools/journal_replay", T(verify_passes_an_honest_journal),
+/* Two pods; web crashes once. The tool's views of it. */
+static const char *two_pods =
+	"{\"ts_ms\":0,\"wall_ms\":1795795200000,\"kind\":\"node.config\",\"config\":{\"nodeName\":\"n1\"}}\n"
+	"{\"ts_ms\":10,\"wall_ms\":1795795200010,\"kind\":\"api.pod\",\"type\":\"ADDED\",\"object\":"
+	"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"u1\"},"
+	"\"spec\":{\"containers\":[{\"name\":\"web\",\"image\":\"busybox:1\"}]}}}\n"
+	"{\"ts_ms\":11,\"wall_ms\":1795795200011,\"kind\":\"api.pod\",\"type\":\"ADDED\",\"object\":"
+	"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"db\",\"namespace\":\"prod\",\"uid\":\"u2\"},"
+	"\"spec\":{\"containers\":[{\"name\":\"db\",\"image\":\"busybox:1\"}]}}}\n"
+	"{\"ts_ms\":20,\"wall_ms\":1795795200020,\"kind\":\"effect\",\"cmd\":\"sandbox/u1/0\",\"ok\":true,\"result\":\"sb1\"}\n"
+	"{\"ts_ms\":30,\"wall_ms\":1795795200030,\"kind\":\"effect\",\"cmd\":\"pull/u1/web/1\",\"ok\":true,\"result\":\"sha256:a\"}\n"
+	"{\"ts_ms\":40,\"wall_ms\":1795795200040,\"kind\":\"effect\",\"cmd\":\"create/u1/web/0\",\"ok\":true,\"result\":\"c1\"}\n"
+	"{\"ts_ms\":50,\"wall_ms\":1795795200050,\"kind\":\"effect\",\"cmd\":\"start/u1/web/0\",\"ok\":true}\n"
+	"{\"ts_ms\":9000,\"wall_ms\":1795795209000,\"kind\":\"cri.container\",\"pod_uid\":\"u1\",\"name\":\"web\","
+	"\"attempt\":0,\"id\":\"c1\",\"state\":\"exited\",\"exit_code\":2}\n";
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+TEST(timeline_shows_one_pod_with_its_decisions)
+{
+	char out[16384], src[600];
+	snprintf(src, sizeof(src), "%s/two.jsonl", test_tmpdir());
+	write_file(src, two_pods);
+	int rc = sh(out, sizeof(out), TOOL " %s --timeline --pod default/web 2>&1", src);
+	CHECKF(rc == 0, "exit %d: %s", rc, out);
+	CHECKF(strstr(out, "cri.run_sandbox sandbox/u1/0") != NULL, "%s", out);
+	CHECKF(strstr(out, "web attempt 0 is exited (exit 2)") != NULL, "%s", out);
+	CHECKF(strstr(out, "create/u1/web/1") != NULL, "restart decided: %s", out);
+	CHECKF(strstr(out, "u2") == NULL, "the other pod leaks in: %s", out);
+}
+
+TEST(explain_names_the_event_behind_a_command)
+{
+	char out[16384], src[600];
+	snprintf(src, sizeof(src), "%s/two.jsonl", test_tmpdir());
+	write_file(src, two_pods);
+	int rc = sh(out, sizeof(out), TOOL " %s --explain create/u1/web/1 2>&1", src);
+	CHECKF(rc == 0, "exit %d: %s", rc, out);
+	CHECKF(strstr(out, "issued by the fold of seq 8") != NULL, "%s", out);
+	CHECKF(strstr(out, "=> seq 8") != NULL && strstr(out, "\"exit_code\":2") != NULL, "%s", out);
+	CHECKF(strstr(out, "\"uid\":\"u2\"") == NULL, "the other pod leaks in: %s", out);
+	rc = sh(out, sizeof(out), TOOL " %s --explain create/u9/x/0 2>&1", src);
+	CHECK_EQ_INT(rc, 2);
+}
+
+TEST(until_and_pod_select_what_is_printed)
+{
+	char out[16384], src[600];
+	snprintf(src, sizeof(src), "%s/two.jsonl", test_tmpdir());
+	write_file(src, two_pods);
+	int rc = sh(out, sizeof(out), TOOL " %s --commands --until 2 2>&1", src);
+	CHECKF(rc == 0, "exit %d: %s", rc, out);
+	CHECKF(strstr(out, "sandbox/u1/0") != NULL && strstr(out, "sandbox/u2/0") == NULL, "%s", out);
+	rc = sh(out, sizeof(out), TOOL " %s --status --until-ts 45 --pod u1 2>&1", src);
+	CHECKF(rc == 0, "exit %d: %s", rc, out);
+	CHECKF(strstr(out, "\"uid\":\"u1\"") != NULL && strstr(out, "\"uid\":\"u2\"") == NULL, "%s", out);
+	CHECKF(strstr(out, "\"phase\":\"Pending\"") != NULL, "before the start: %s", out);
+	rc = sh(out, sizeof(out), TOOL " %s --status 2>&1", src);
+	/* sorted by namespace then name: default/web before prod/db */
+	char *a = strstr(out, "\"name\":\"web\""), *b = strstr(out, "\"name\":\"db\"");
+	CHECKF(a != NULL && b != NULL && a < b, "%s", out);
+	rc = sh(out, sizeof(out), TOOL " %s --commands --until nope 2>&1", src);
+	CHECK_EQ_INT(rc, 2);
+}
+
+TEST_MAIN("tools/journal_replay", T(timeline_shows_one_pod_with_its_decisions),
+	  T(explain_names_the_event_behind_a_command), T(until_and_pod_select_what_is_printed), T(verify_passes_an_honest_journal),
 	  T(verify_names_the_first_decision_that_differs), T(import_export_round_trip_is_byte_exact),
 	  T(bad_input_names_file_and_line), T(damage_is_exit_1_and_named))
