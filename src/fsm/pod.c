@@ -765,6 +765,10 @@ static void sync_active(struct fold *f, struct fsm_pod *p)
 		sb_run(f, p);
 		return;
 	case FSM_SB_READY:
+		/* The kubelet reads the sandbox's IP before it starts containers;
+		 * a pod-network pod waits for it (the cri.sandbox observation). */
+		if (!p->spec.host_network && p->sb_ip[0] == '\0')
+			return;
 		break;
 	default:
 		return; /* a sandbox command is in flight */
@@ -1156,6 +1160,9 @@ void pod_on_sandbox(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri_s
 			COPY(p->sb_id, o->id);
 		if (o->ip[0] != '\0')
 			COPY(p->sb_ip, o->ip);
+		else if (!p->spec.host_network && p->sb_stage == FSM_SB_READY &&
+			 p->stage == FSM_PS_ACTIVE)
+			p->sb_stage = FSM_SB_NOTREADY; /* no IP: the kubelet makes a new one */
 	} else if (o->state == FSM_SANDBOX_NOTREADY) {
 		if (p->sb_stage == FSM_SB_READY)
 			p->sb_stage = p->stage == FSM_PS_ACTIVE ? FSM_SB_NOTREADY : FSM_SB_READY;

@@ -151,6 +151,7 @@ static const char *two_pods =
 	"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"db\",\"namespace\":\"prod\",\"uid\":\"u2\"},"
 	"\"spec\":{\"containers\":[{\"name\":\"db\",\"image\":\"busybox:1\"}]}}}\n"
 	"{\"ts_ms\":20,\"wall_ms\":1795795200020,\"kind\":\"effect\",\"cmd\":\"sandbox/u1/0\",\"ok\":true,\"result\":\"sb1\"}\n"
+	"{\"ts_ms\":21,\"wall_ms\":1795795200021,\"kind\":\"cri.sandbox\",\"pod_uid\":\"u1\",\"attempt\":0,\"id\":\"sb1\",\"state\":\"ready\",\"ip\":\"10.244.77.5\"}\n"
 	"{\"ts_ms\":30,\"wall_ms\":1795795200030,\"kind\":\"effect\",\"cmd\":\"pull/u1/web/1\",\"ok\":true,\"result\":\"sha256:a\"}\n"
 	"{\"ts_ms\":40,\"wall_ms\":1795795200040,\"kind\":\"effect\",\"cmd\":\"create/u1/web/0\",\"ok\":true,\"result\":\"c1\"}\n"
 	"{\"ts_ms\":50,\"wall_ms\":1795795200050,\"kind\":\"effect\",\"cmd\":\"start/u1/web/0\",\"ok\":true}\n"
@@ -186,8 +187,8 @@ TEST(explain_names_the_event_behind_a_command)
 	write_file(src, two_pods);
 	int rc = sh(out, sizeof(out), TOOL " %s --explain create/u1/web/1 2>&1", src);
 	CHECKF(rc == 0, "exit %d: %s", rc, out);
-	CHECKF(strstr(out, "issued by the fold of seq 8") != NULL, "%s", out);
-	CHECKF(strstr(out, "=> seq 8") != NULL && strstr(out, "\"exit_code\":2") != NULL, "%s", out);
+	CHECKF(strstr(out, "issued by the fold of seq 9") != NULL, "%s", out);
+	CHECKF(strstr(out, "=> seq 9") != NULL && strstr(out, "\"exit_code\":2") != NULL, "%s", out);
 	CHECKF(strstr(out, "\"uid\":\"u2\"") == NULL, "the other pod leaks in: %s", out);
 	rc = sh(out, sizeof(out), TOOL " %s --explain create/u9/x/0 2>&1", src);
 	CHECK_EQ_INT(rc, 2);
