@@ -165,6 +165,13 @@ bool node_image_present(const struct fsm_state *s, const char *image)
 	return found;
 }
 
+const char *node_image_ref(const struct fsm_state *s, const char *image)
+{
+	bool found;
+	size_t i = image_slot(s, image, &found);
+	return found ? s->images[i].ref : NULL;
+}
+
 int fsm_image_add(struct fsm_state *s, const char *image, const char *ref)
 {
 	bool found;

@@ -208,6 +208,8 @@ static void probes_after_startup(struct fold *f, struct fsm_pod *p, size_t i)
 		c->ready = true;
 }
 
+static bool should_restart(const struct fsm_pod *p, size_t i);
+
 /* ---- container transitions ---- */
 
 static void ctr_create(struct fold *f, struct fsm_pod *p, size_t i)
@@ -242,6 +244,33 @@ static bool pull_in_backoff(const struct fold *f, const struct fsm_ctr *c)
 	return f->now - c->pull_backoff_updated_ts_ms < c->pull_backoff_ms;
 }
 
+/* The waiting reason and message of a failed pull (evalCRIPullErr): the CRI's
+ * RegistryUnavailable and SignatureValidationFailed errors keep their name as
+ * the reason, with the kubelet's message; any other is ErrImagePull with the
+ * runtime's text. */
+static void pull_failed_waiting(struct fsm_ctr *c, const char *image, const char *error)
+{
+	static const struct {
+		const char *reason;
+		const char *because;
+	} known[] = {
+		{"RegistryUnavailable", "the registry is unavailable"},
+		{"SignatureValidationFailed", "the signature validation failed"},
+	};
+	const char *err = error != NULL ? error : "";
+	for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+		size_t n = strlen(known[k].reason);
+		if (strncmp(err, known[k].reason, n) != 0)
+			continue;
+		char msg[FSM_MESSAGE_BYTES];
+		snprintf(msg, sizeof(msg), "image pull failed for %s because %s%s", image,
+			 known[k].because, err + n);
+		set_waiting(c, known[k].reason, msg);
+		return;
+	}
+	set_waiting(c, "ErrImagePull", err);
+}
+
 /* The image step of a start: pull when the policy asks, then create. */
 static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 {
@@ -249,6 +278,12 @@ static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 	const struct fsm_container_spec *cs = cspec(p, i);
 	bool present = node_image_present(f->s, cs->image);
 	if (c->image_ready || (present && cs->pull_policy != FSM_PULL_ALWAYS)) {
+		if (!c->image_ready) {
+			/* EnsureImageExists returns the present image's ref, which
+			 * the container is created from and reports as imageID. */
+			const char *ref = node_image_ref(f->s, cs->image);
+			COPY(c->image_ref, ref != NULL ? ref : "");
+		}
 		c->image_ready = true;
 		ctr_create(f, p, i);
 		return;
@@ -266,7 +301,8 @@ static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 		snprintf(msg, sizeof(msg), "Back-off pulling image \"%s\"", cs->image);
 		set_waiting(c, "ImagePullBackOff", msg);
 		c->stage = FSM_CS_WAITING;
-		timer_arm(f, p, "pull", cs->name, f->now + f->s->cfg.sync_retry_ms);
+		c->retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
+		timer_arm(f, p, "pull", cs->name, c->retry_after_ts_ms);
 		return;
 	}
 	c->pulls++;
@@ -280,15 +316,24 @@ static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 	}
 }
 
+/* The runtime holds a new container for this slot: the previous one's end
+ * becomes lastState (convertToAPIContainerStatuses: the newest container is the
+ * state, the one before it the lastState). */
+static void ctr_created(struct fsm_ctr *c)
+{
+	if (c->term.set) {
+		c->last_term = c->term;
+		memset(&c->term, 0, sizeof(c->term));
+	}
+}
+
 /* Begins a new attempt of container i: its image, then create and start. */
 static void ctr_begin(struct fold *f, struct fsm_pod *p, size_t i)
 {
 	struct fsm_ctr *c = &p->ctrs[i];
 	assert(c->stage == FSM_CS_WAITING || c->stage == FSM_CS_EXITED);
-	if (c->stage == FSM_CS_EXITED && c->term.set) {
-		c->last_term = c->term;
-		memset(&c->term, 0, sizeof(c->term));
-	}
+	/* The exited container stays the current one (its end is state.terminated)
+	 * until the runtime holds its successor: ctr_created moves it to lastState. */
 	c->stage = FSM_CS_WAITING;
 	c->kill_reason = FSM_KILL_NONE;
 	c->prestop_done = false;
@@ -309,7 +354,10 @@ static void ctr_running(struct fold *f, struct fsm_pod *p, size_t i, uint64_t st
 	c->stage = FSM_CS_RUNNING;
 	c->started_wall_ms = started_wall_ms ? started_wall_ms : f->wall;
 	c->spec_hash = cs->spec_hash;
-	set_waiting(c, "", "");
+	/* startContainer ends with the postStart hook: only then does the reason
+	 * cache drop the last failed start (and the status show it running). */
+	if (cs->post_start.kind == FSM_HANDLER_NONE || c->poststart_done)
+		set_waiting(c, "", "");
 	if (cs->post_start.kind != FSM_HANDLER_NONE && !c->poststart_done) {
 		struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_HOOK_RUN, "poststart", c->attempt);
 		struct fsm_buf b = FSM_BUF_INIT;
@@ -335,6 +383,9 @@ static void ctr_exited(struct fold *f, struct fsm_pod *p, size_t i, int32_t exit
 		       uint64_t finished_wall_ms)
 {
 	struct fsm_ctr *c = &p->ctrs[i];
+	/* A container killed after its postStart hook failed keeps that failure as
+	 * its waiting reason (PostStartHookError) until a start succeeds. */
+	bool keep_reason = c->stage == FSM_CS_KILLING && c->waiting_reason[0] != '\0';
 	probes_stop_all(f, p, i);
 	c->stage = FSM_CS_EXITED;
 	c->started = false;
@@ -349,7 +400,8 @@ static void ctr_exited(struct fold *f, struct fsm_pod *p, size_t i, int32_t exit
 	c->term.finished_wall_ms = finished_wall_ms ? finished_wall_ms : f->wall;
 	COPY(c->term.id, c->id);
 	c->exited_ts_ms = f->now;
-	set_waiting(c, "", "");
+	if (!keep_reason)
+		set_waiting(c, "", "");
 }
 
 static int64_t pod_grace_s(const struct fsm_pod *p)
@@ -635,6 +687,19 @@ static void pod_begin_terminate(struct fold *f, struct fsm_pod *p, int64_t grace
 	}
 }
 
+/* A container waiting after a failed start (pull, create) whose retry is due:
+ * resumes it. */
+static bool ctr_retry_if_due(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	if (c->stage != FSM_CS_WAITING || c->waiting_reason[0] == '\0' ||
+	    c->retry_after_ts_ms == 0 || c->retry_after_ts_ms > f->now)
+		return false;
+	c->retry_after_ts_ms = 0;
+	ctr_pull_or_create(f, p, i);
+	return true;
+}
+
 /* Init containers in order: true when every one is done (regular ones
  * succeeded, sidecars started). Starts or restarts what is next. */
 static bool sync_init(struct fold *f, struct fsm_pod *p, bool *failed)
@@ -649,15 +714,19 @@ static bool sync_init(struct fold *f, struct fsm_pod *p, bool *failed)
 				ctr_begin(f, p, i);
 			else if (c->stage == FSM_CS_EXITED)
 				ctr_restart(f, p, i);
+			else
+				ctr_retry_if_due(f, p, i);
 			return false;
 		}
 		if (ctr_succeeded(c))
 			continue;
 		switch (c->stage) {
 		case FSM_CS_WAITING:
-			/* A reason means a timer drives it (pull, retry). */
+			/* A reason means it waits for its retry (pull, create). */
 			if (c->waiting_reason[0] == '\0')
 				ctr_begin(f, p, i);
+			else
+				ctr_retry_if_due(f, p, i);
 			return false;
 		case FSM_CS_EXITED:
 			if (p->spec.restart_policy == FSM_RESTART_NEVER) {
@@ -673,6 +742,23 @@ static bool sync_init(struct fold *f, struct fsm_pod *p, bool *failed)
 	return true;
 }
 
+/* True while one of the pod's containers is being started. SyncPod starts them
+ * one at a time in spec order, each start (pull, create, start, postStart hook)
+ * ending before the next begins. */
+static bool start_in_flight(const struct fsm_pod *p)
+{
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		const struct fsm_ctr *c = &p->ctrs[i];
+		if (c->stage == FSM_CS_PULLING || c->stage == FSM_CS_CREATING ||
+		    c->stage == FSM_CS_STARTING)
+			return true;
+		if (c->stage == FSM_CS_RUNNING && cspec(p, i)->post_start.kind != FSM_HANDLER_NONE &&
+		    !c->poststart_done)
+			return true;
+	}
+	return false;
+}
+
 /* App containers and sidecars once initialised: start, restart, replace. */
 static void sync_apps(struct fold *f, struct fsm_pod *p)
 {
@@ -682,11 +768,15 @@ static void sync_apps(struct fold *f, struct fsm_pod *p)
 		struct fsm_ctr *c = &p->ctrs[i];
 		switch (c->stage) {
 		case FSM_CS_WAITING:
+			if (start_in_flight(p))
+				break;
 			if (c->waiting_reason[0] == '\0')
 				ctr_begin(f, p, i);
+			else
+				ctr_retry_if_due(f, p, i);
 			break;
 		case FSM_CS_EXITED:
-			if (should_restart(p, i))
+			if (should_restart(p, i) && !start_in_flight(p))
 				ctr_restart(f, p, i);
 			break;
 		case FSM_CS_RUNNING:
@@ -1001,15 +1091,24 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 				else
 					c->pull_backoff_ms *= 2;
 				c->pull_backoff_updated_ts_ms = f->now;
-				set_waiting(c, "ErrImagePull", e->error);
+				/* The kubelet's key is "<pod uid>_<image>": the pod's other
+				 * containers of this image share the back-off. */
+				for (size_t k = 0; k < p->spec.ncontainers; k++) {
+					if (strcmp(cspec(p, k)->image, cspec(p, (size_t)i)->image) != 0)
+						continue;
+					p->ctrs[k].pull_backoff_ms = c->pull_backoff_ms;
+					p->ctrs[k].pull_backoff_updated_ts_ms = f->now;
+				}
+				pull_failed_waiting(c, cspec(p, (size_t)i)->image, e->error);
 				c->stage = FSM_CS_WAITING;
-				timer_arm(f, p, "pull", cspec(p, (size_t)i)->name,
-					  f->now + f->s->cfg.sync_retry_ms);
+				c->retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
+				timer_arm(f, p, "pull", cspec(p, (size_t)i)->name, c->retry_after_ts_ms);
 			}
 		} else if (strcmp(verb, "create") == 0) {
 			if (c->stage != FSM_CS_CREATING)
 				return;
 			if (e->ok) {
+				ctr_created(c);
 				c->attempt = a;
 				c->ever_started = true;
 				COPY(c->id, e->result);
@@ -1039,11 +1138,15 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 			if (e->ok) {
 				ctr_running(f, p, (size_t)i, 0);
 			} else {
-				ctr_exited(f, p, (size_t)i, 128, "ContainerCannotRun", e->error, f->wall,
-					   f->wall);
-				set_waiting(c, "RunContainerError", e->error);
-				c->retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
-				timer_arm(f, p, "retry", cspec(p, (size_t)i)->name, c->retry_after_ts_ms);
+				/* The runtime keeps the container, exited (containerd:
+				 * StartError, 128); the relist sees it die, so it is
+				 * restarted under the crash-loop back-off like any exit. The
+				 * failed start is the waiting reason while it will be.
+				 * It never started: the runtime's startedAt is 0, which the
+				 * kubelet reports as the Unix epoch (1 ms reads as that). */
+				ctr_exited(f, p, (size_t)i, 128, "StartError", e->error, 1, f->wall);
+				if (should_restart(p, (size_t)i))
+					set_waiting(c, "RunContainerError", e->error);
 			}
 		} else if (strcmp(verb, "stop") == 0) {
 			if (c->stage != FSM_CS_KILLING || a != c->attempt)
@@ -1058,8 +1161,13 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 			if (a != c->attempt || c->poststart_done)
 				return;
 			c->poststart_done = true;
-			if (!e->ok && c->stage == FSM_CS_RUNNING) {
-				/* FailedPostStartHook: the kubelet kills the container. */
+			if (e->ok && c->stage == FSM_CS_RUNNING) {
+				set_waiting(c, "", ""); /* the start succeeded */
+			} else if (!e->ok && c->stage == FSM_CS_RUNNING) {
+				/* FailedPostStartHook: the kubelet kills the container and
+				 * the start fails with ErrPostStartHook and the hook's
+				 * message; the policy then decides the restart. */
+				set_waiting(c, "PostStartHookError", e->error);
 				ctr_kill(f, p, (size_t)i, FSM_KILL_SPEC);
 			}
 		} else if (strcmp(verb, "remove") == 0) {
@@ -1087,11 +1195,8 @@ void pod_on_timer(struct fold *f, struct fsm_pod *p, const char *what, const cha
 		struct fsm_ctr *c = &p->ctrs[i];
 		if (strcmp(what, "backoff") == 0)
 			c->backoff_armed = false;
-		else if (strcmp(what, "retry") == 0)
-			c->retry_after_ts_ms = 0;
-		if (p->stage == FSM_PS_ACTIVE && c->stage == FSM_CS_WAITING &&
-		    (strcmp(what, "pull") == 0 || strcmp(what, "retry") == 0))
-			ctr_pull_or_create(f, p, (size_t)i);
+		/* "pull" and "retry": the pod worker's retry is due; pod_sync
+		 * resumes the container when no other start is under way. */
 	}
 	pod_sync(f, p);
 }
@@ -1111,6 +1216,7 @@ void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri
 		if (c->stage != FSM_CS_CREATING && c->stage != FSM_CS_WAITING &&
 		    c->stage != FSM_CS_EXITED)
 			return;
+		ctr_created(c);
 		c->attempt = o->attempt;
 		c->ever_started = true;
 		COPY(c->id, o->id);
@@ -1222,7 +1328,8 @@ void pod_on_image(struct fold *f, struct fsm_pod *p, const char *image)
 		struct fsm_ctr *c = &p->ctrs[i];
 		if (c->stage == FSM_CS_WAITING && strcmp(c->waiting_reason, "ErrImageNeverPull") == 0 &&
 		    strcmp(cspec(p, i)->image, image) == 0 && p->stage == FSM_PS_ACTIVE) {
-			set_waiting(c, "", "");
+			/* The failed start stays the waiting reason (the kubelet's
+			 * reason cache) until a start succeeds. */
 			ctr_pull_or_create(f, p, i);
 		}
 	}

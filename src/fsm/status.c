@@ -57,7 +57,13 @@ static struct view view_of(const struct fsm_pod *p, size_t i)
 	switch (c->stage) {
 	case FSM_CS_RUNNING:
 	case FSM_CS_KILLING: /* stop in flight: the process still runs */
-		v.state = API_RUNNING;
+		/* Until its postStart hook returns the kubelet has not finished
+		 * starting it (startContainer runs the hook) and does not report
+		 * it running; a failed hook's reason stays while it is killed. */
+		v.state = (cs->post_start.kind != FSM_HANDLER_NONE && !c->poststart_done) ||
+				  c->waiting_reason[0] != '\0'
+			  ? API_WAITING
+			  : API_RUNNING;
 		break;
 	case FSM_CS_EXITED:
 		/* Exited and waiting to be restarted (CrashLoopBackOff,
@@ -68,12 +74,18 @@ static struct view view_of(const struct fsm_pod *p, size_t i)
 	case FSM_CS_WAITING:
 	case FSM_CS_PULLING:
 	case FSM_CS_CREATING:
+		/* Restarting: until the runtime holds the new container the
+		 * exited one is the newest, shown terminated unless a start
+		 * failure's reason (the reason cache) says why it waits. */
+		v.state = c->term.set && c->waiting_reason[0] == '\0' ? API_TERMINATED
+									 : API_WAITING;
+		break;
 	case FSM_CS_STARTING:
 		v.state = API_WAITING;
 		break;
 	}
 	v.last = c->last_term.set ? &c->last_term : NULL;
-	if (c->stage == FSM_CS_EXITED && v.state == API_WAITING && c->term.set)
+	if (v.state == API_WAITING && c->term.set)
 		v.last = &c->term;
 	/* isContainerStarted: running, and the startup probe passed or there is none. */
 	v.started = v.state == API_RUNNING && (c->started || cs->startup.kind == FSM_HANDLER_NONE);
@@ -606,7 +618,8 @@ static void put_waiting(struct w *w, const struct fsm_pod *p, size_t i)
 	if (c->waiting_reason[0] != '\0') {
 		reason = c->waiting_reason;
 		reason_len = strnlen(c->waiting_reason, sizeof(c->waiting_reason));
-	} else if (c->stage != FSM_CS_STARTING) {
+	} else if (c->stage != FSM_CS_STARTING && c->stage != FSM_CS_RUNNING &&
+		   c->stage != FSM_CS_KILLING) {
 		reason = p->spec.ninit > 0 ? "PodInitializing" : "ContainerCreating";
 		reason_len = strlen(reason);
 	}
@@ -655,8 +668,12 @@ static void put_container_status(struct w *w, const struct fsm_pod *p, size_t i)
 	w_u64(w, c->attempt);
 	w_raw(w, ",\"image\":");
 	w_str(w, cs->image);
+	/* imageID comes from the runtime's container: none before one exists. */
 	w_raw(w, ",\"imageID\":");
-	W_ARR(w, c->image_ref);
+	if (c->id[0] != '\0')
+		W_ARR(w, c->image_ref);
+	else
+		w_str(w, "");
 	if (c->id[0] != '\0') {
 		w_raw(w, ",\"containerID\":");
 		put_container_id(w, c->id, sizeof(c->id));
