@@ -23,6 +23,8 @@ LDLIBS  := $(PKG_LIBS) -lm
 
 PROTO_C := $(GEN)/schemas/journal.pb-c.c
 PROTO_H := $(GEN)/schemas/journal.pb-c.h
+CRI_PROTO_C := $(GEN)/schemas/cri.pb-c.c
+CRI_PROTO_H := $(GEN)/schemas/cri.pb-c.h
 
 FSM_SRC  := $(sort $(wildcard src/fsm/*.c))
 JNL_SRC  := $(sort $(wildcard src/journal/*.c))
@@ -35,8 +37,9 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 # Objects for a variant directory $(1) (build or build/asan).
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-LIB_OBJ      := $(call objs,$(B),$(LIB_SRC)) $(B)/obj/gen/journal.pb-c.o
-LIB_OBJ_SAN  := $(call objs,$(B)/asan,$(LIB_SRC)) $(B)/asan/obj/gen/journal.pb-c.o
+LIB_OBJ      := $(call objs,$(B),$(LIB_SRC)) $(B)/obj/gen/journal.pb-c.o $(B)/obj/gen/cri.pb-c.o
+LIB_OBJ_SAN  := $(call objs,$(B)/asan,$(LIB_SRC)) $(B)/asan/obj/gen/journal.pb-c.o \
+		$(B)/asan/obj/gen/cri.pb-c.o
 TEST_OBJ     := $(B)/obj/tests/unit/test.o
 TEST_OBJ_SAN := $(B)/asan/obj/tests/unit/test.o
 UNIT_BIN     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
@@ -62,10 +65,21 @@ $(B)/asan/obj/gen/journal.pb-c.o: $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O1 $(SAN) -w -c -o $@ $<
 
-$(B)/obj/%.o: %.c $(PROTO_H)
+$(CRI_PROTO_C) $(CRI_PROTO_H): schemas/cri.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) schemas/cri.proto
+
+$(B)/obj/gen/cri.pb-c.o: $(CRI_PROTO_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -w -c -o $@ $<
+$(B)/asan/obj/gen/cri.pb-c.o: $(CRI_PROTO_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O1 $(SAN) -w -c -o $@ $<
+
+$(B)/obj/%.o: %.c $(PROTO_H) $(CRI_PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
-$(B)/asan/obj/%.o: %.c $(PROTO_H)
+$(B)/asan/obj/%.o: %.c $(PROTO_H) $(CRI_PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O1 $(WARN) $(SAN) -MMD -MP -c -o $@ $<
 
