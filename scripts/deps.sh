@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a make target needs, and nothing when all are present.
-# Usage: scripts/deps.sh build|test|run|bench
+# Usage: scripts/deps.sh build|test|run|bench|runtime
 # Idempotent and silent when everything is installed; prints one line per install.
 set -euo pipefail
 
 build=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev liblmdb-dev
 	libcurl4-openssl-dev libjson-c-dev liburing-dev libcgroup-dev libyaml-dev)
+# The real container runtime and image tools the e2e tests and the demo start
+# (scripts/runtime.sh, scripts/images.sh).
+runtime=(containerd runc containernetworking-plugins docker-registry busybox-static
+	umoci skopeo iproute2 curl)
 extra=()
 case "${1:-build}" in
 build) ;;
-test | bench) extra=(lmdb-utils util-linux python3) ;;
-run) extra=(lmdb-utils) ;;
-*) echo "deps.sh: unknown target '$1' (want build, test, run or bench)" >&2; exit 2 ;;
+test) extra=(lmdb-utils util-linux python3 "${runtime[@]}") ;;
+bench) extra=(lmdb-utils util-linux python3) ;;
+run) extra=(lmdb-utils "${runtime[@]}") ;;
+runtime) extra=("${runtime[@]}") ;;
+*) echo "deps.sh: unknown target '$1' (want build, test, run, bench or runtime)" >&2; exit 2 ;;
 esac
 
 missing=()
