@@ -48,6 +48,7 @@ void pod_on_image(struct fold *f, struct fsm_pod *p, const char *image);
 
 /* node.c */
 bool node_image_present(const struct fsm_state *s, const char *image);
+bool node_static_blocked(const struct fsm_state *s, const struct fsm_pod *p);
 /* The ref of an image known present, or NULL. */
 const char *node_image_ref(const struct fsm_state *s, const char *image);
 /* Admission: "" when the pod may run, else the kubelet's reason and message. */

@@ -128,13 +128,57 @@ static void pods_drop(struct fsm_state *s, struct fsm_pod *p)
 }
 
 /* A pod whose runtime objects are all removed leaves the node. */
-static void pod_maybe_gone(struct fsm_state *s, struct fsm_pod *p)
+static void pod_drop_if_gone(struct fsm_state *s, struct fsm_pod *p)
 {
 	if (p == NULL)
 		return;
 	if ((p->stage == FSM_PS_REMOVING && p->sb_stage == FSM_SB_NONE) ||
 	    (p->stage == FSM_PS_TERMINATED && p->remove_when_stopped && !p->sb_ever_created))
 		pods_drop(s, p);
+}
+
+/* True while another static pod of the same full name (namespace and name) is
+ * admitted and not yet terminated: the kubelet starts one static pod of a name
+ * at a time (pod_workers.go allowStaticPodStart). */
+bool node_static_blocked(const struct fsm_state *s, const struct fsm_pod *p)
+{
+	for (size_t i = 0; i < s->npods; i++) {
+		const struct fsm_pod *o = s->pods[i];
+		if (o == p || !o->spec.is_static ||
+		    (o->stage != FSM_PS_ACTIVE && o->stage != FSM_PS_TERMINATING))
+			continue;
+		if (strcmp(o->spec.name, p->spec.name) != 0 ||
+		    strcmp(o->spec.namespace_, p->spec.namespace_) != 0)
+			continue;
+		/* The one that started first keeps the name. */
+		if (o->sb_ever_created || o->sb_stage != FSM_SB_NONE)
+			return true;
+	}
+	return false;
+}
+
+/* After an event about pod p: drops it when it is gone, and when a static pod
+ * has terminated, lets the next static pod of its name start. */
+static void pod_maybe_gone(struct fold *f, struct fsm_pod *p)
+{
+	if (p == NULL)
+		return;
+	bool kick = p->spec.is_static && p->stage != FSM_PS_ACTIVE && p->stage != FSM_PS_TERMINATING;
+	char ns[256], name[256];
+	if (kick) {
+		COPY(ns, p->spec.namespace_);
+		COPY(name, p->spec.name);
+	}
+	pod_drop_if_gone(f->s, p);
+	if (!kick)
+		return;
+	for (size_t i = 0; i < f->s->npods; i++) {
+		struct fsm_pod *o = f->s->pods[i];
+		if (o->spec.is_static && o->stage == FSM_PS_ACTIVE && !o->sb_ever_created &&
+		    o->sb_stage == FSM_SB_NONE && strcmp(o->spec.name, name) == 0 &&
+		    strcmp(o->spec.namespace_, ns) == 0)
+			pod_sync(f, o);
+	}
 }
 
 /* ---- images ---- */
@@ -447,6 +491,32 @@ static bool affinity_ok(const struct fsm_node_config *c, const struct fsm_pod_sp
 	return false;
 }
 
+static bool ports_conflict(const struct fsm_pod_spec *a, const struct fsm_pod_spec *b)
+{
+	for (size_t x = 0; x < a->ncontainers; x++)
+		for (size_t y = 0; y < a->containers[x].nports; y++) {
+			const struct fsm_port *ap = &a->containers[x].ports[y];
+			if (ap->host_port == 0)
+				continue;
+			for (size_t u = 0; u < b->ncontainers; u++)
+				for (size_t v = 0; v < b->containers[u].nports; v++) {
+					const struct fsm_port *bp = &b->containers[u].ports[v];
+					if (bp->host_port == ap->host_port &&
+					    strcmp(bp->protocol, ap->protocol) == 0)
+						return true;
+				}
+		}
+	return false;
+}
+
+/*
+ * The kubelet's predicate admit handler (lifecycle/predicate.go): the checks of
+ * the scheduler's AdmissionCheck in its order — resources (pods, cpu, memory,
+ * ephemeral-storage: noderesources.Fits), NodeAffinity, NodeName, NodePorts —
+ * then the NoExecute taints (not for static pods); the first failure is the
+ * reason. The message is the event's; the status says "Pod was rejected: "
+ * before it (rejectPod).
+ */
 void node_admit(const struct fsm_state *s, const struct fsm_pod *p, char *reason,
 		size_t reason_len, char *message, size_t message_len)
 {
@@ -454,25 +524,10 @@ void node_admit(const struct fsm_state *s, const struct fsm_pod *p, char *reason
 	const struct fsm_pod_spec *spec = &p->spec;
 	reason[0] = '\0';
 	message[0] = '\0';
-	/* NodeAffinity (nodeSelector, required node affinity) and the node's name. */
-	if (!affinity_ok(c, spec)) {
-		snprintf(reason, reason_len, "NodeAffinity");
-		snprintf(message, message_len, "Predicate NodeAffinity failed");
-		return;
-	}
-	/* Taints with effect NoExecute that the pod does not tolerate. */
-	for (size_t i = 0; i < c->ntaints; i++) {
-		if (strcmp(c->taints[i].effect, "NoExecute") == 0 && !tolerates(spec, &c->taints[i])) {
-			snprintf(reason, reason_len, "Taint");
-			snprintf(message, message_len,
-				 "Predicate TaintToleration failed: node(s) had untolerated taint {%s: %s}",
-				 c->taints[i].key, c->taints[i].value);
-			return;
-		}
-	}
-	/* Resources and ports against the pods already admitted. */
+	/* The pods already admitted: the node's NodeInfo. */
 	int64_t cpu = 0, mem = 0, eph = 0;
 	int32_t npods = 0;
+	bool port_taken = false;
 	for (size_t i = 0; i < s->npods; i++) {
 		const struct fsm_pod *o = s->pods[i];
 		if (o == p || !pod_counts(o))
@@ -481,24 +536,7 @@ void node_admit(const struct fsm_state *s, const struct fsm_pod *p, char *reason
 		cpu += o->spec.cpu_request_milli;
 		mem += o->spec.memory_request_bytes;
 		eph += o->spec.ephemeral_request_bytes;
-		for (size_t a = 0; a < o->spec.ncontainers; a++)
-			for (size_t b = 0; b < o->spec.containers[a].nports; b++) {
-				const struct fsm_port *op = &o->spec.containers[a].ports[b];
-				if (op->host_port == 0)
-					continue;
-				for (size_t x = 0; x < spec->ncontainers; x++)
-					for (size_t y = 0; y < spec->containers[x].nports; y++) {
-						const struct fsm_port *np = &spec->containers[x].ports[y];
-						if (np->host_port == op->host_port &&
-						    strcmp(np->protocol, op->protocol) == 0) {
-							snprintf(reason, reason_len, "NodePorts");
-							snprintf(message, message_len,
-								 "Predicate NodePorts failed: node(s) didn't "
-								 "have free ports for the requested pod ports");
-							return;
-						}
-					}
-			}
+		port_taken = port_taken || ports_conflict(spec, &o->spec);
 	}
 	if (npods + 1 > c->max_pods) {
 		snprintf(reason, reason_len, "OutOfpods");
@@ -525,6 +563,37 @@ void node_admit(const struct fsm_state *s, const struct fsm_pod *p, char *reason
 			 (long long)res[i].cap);
 		return;
 	}
+	/* NodeAffinity (nodeSelector and required node affinity). */
+	if (!affinity_ok(c, spec)) {
+		snprintf(reason, reason_len, "NodeAffinity");
+		snprintf(message, message_len,
+			 "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector");
+		return;
+	}
+	/* NodeName: a pod bound to another node (a manifest may name one). */
+	if (spec->node_name[0] != '\0' && c->node_name != NULL &&
+	    strcmp(spec->node_name, c->node_name) != 0) {
+		snprintf(reason, reason_len, "NodeName");
+		snprintf(message, message_len,
+			 "Predicate NodeName failed: node(s) didn't match the requested node name");
+		return;
+	}
+	if (port_taken) {
+		snprintf(reason, reason_len, "NodePorts");
+		snprintf(message, message_len,
+			 "Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports");
+		return;
+	}
+	/* Taints with effect NoExecute that the pod does not tolerate; static pods
+	 * are not checked. */
+	for (size_t i = 0; !spec->is_static && i < c->ntaints; i++) {
+		if (strcmp(c->taints[i].effect, "NoExecute") == 0 && !tolerates(spec, &c->taints[i])) {
+			snprintf(reason, reason_len, "TaintToleration");
+			snprintf(message, message_len,
+				 "Predicate TaintToleration failed: node(s) had taints that the pod didn't tolerate");
+			return;
+		}
+	}
 }
 
 /* ---- eviction (the kubelet's eviction manager, hard thresholds) ---- */
@@ -542,9 +611,15 @@ static struct fsm_pressure *pressure_slot(struct fsm_state *s, const char *signa
 	return p;
 }
 
+/* GetThresholdQuantity: a percentage is a float32 fraction (parsePercentage:
+ * float32(value) / 100) applied to the capacity in float64, truncated; so 10% of
+ * 100Gi is 10737418400, not 10737418240. */
 static int64_t threshold_value(const struct fsm_threshold *t, int64_t capacity)
 {
-	return t->quantity >= 0 ? t->quantity : capacity * t->percent / 100;
+	if (t->quantity >= 0)
+		return t->quantity;
+	float fraction = (float)t->percent / 100.0f;
+	return (int64_t)((double)capacity * (double)fraction);
 }
 
 /* The resource a signal starves, as the eviction messages name it. */
@@ -594,14 +669,18 @@ static bool ranks_before(const struct fsm_pod *a, const struct fsm_pod *b, const
 	return strcmp(a->spec.uid, b->spec.uid) < 0;
 }
 
+/* resource.NewQuantity(v, BinarySI).String(): the largest power-of-1024 suffix
+ * that divides the value exactly ("10Gi", "300Mi", "1536Ki", "1000"). */
 static void format_quantity(int64_t bytes, char *out, size_t n)
 {
-	if (bytes % (1024 * 1024) == 0 && bytes != 0)
-		snprintf(out, n, "%lldMi", (long long)(bytes / (1024 * 1024)));
-	else if (bytes % 1024 == 0 && bytes != 0)
-		snprintf(out, n, "%lldKi", (long long)(bytes / 1024));
-	else
-		snprintf(out, n, "%lld", (long long)bytes);
+	static const char *const suffix[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+	size_t k = 0;
+	int64_t v = bytes;
+	while (v != 0 && v % 1024 == 0 && k + 1 < sizeof(suffix) / sizeof(suffix[0])) {
+		v /= 1024;
+		k++;
+	}
+	snprintf(out, n, "%lld%s", (long long)v, suffix[k]);
 }
 
 /* One eviction per observation, as the kubelet's manager evicts one pod per pass. */
@@ -636,8 +715,11 @@ static void evict_if_pressed(struct fold *f)
 		int n = snprintf(msg, sizeof(msg),
 				 "The node was low on resource: %s. Threshold quantity: %s, available: %s. ",
 				 res, q, avail);
+		/* "Container ... was using" only for a container using more than it
+		 * requests (evictionMessage: usage.Cmp(requests) > 0). */
 		int64_t use = pod_usage(victim, res);
-		if (use > 0 && n > 0 && (size_t)n < sizeof(msg) && victim->spec.ncontainers > 0) {
+		if (use > pod_request(victim, res) && n > 0 && (size_t)n < sizeof(msg) &&
+		    victim->spec.ncontainers > 0) {
 			char u[32], r[32];
 			format_quantity(use, u, sizeof(u));
 			format_quantity(pod_request(victim, res), r, sizeof(r));
@@ -720,7 +802,7 @@ static void on_pod_object(struct fold *f, const char *json, size_t len, const ch
 		pod_update(f, p, &spec);
 		pod_sync(f, p);
 		fsm_pod_spec_free(&spec);
-		pod_maybe_gone(f->s, p);
+		pod_maybe_gone(f, p);
 		return;
 	}
 	if (is_file) {
@@ -763,7 +845,7 @@ static void on_api_pod(struct fold *f, const struct fsm_ev_api_pod *e)
 	if (p != NULL) {
 		pod_delete(f, p, spec.deletion_grace_s, true);
 		pod_sync(f, p);
-		pod_maybe_gone(f->s, p);
+		pod_maybe_gone(f, p);
 	}
 	fsm_pod_spec_free(&spec);
 }
@@ -787,7 +869,7 @@ static void on_file_pod(struct fold *f, const struct fsm_ev_file_pod *e)
 			continue;
 		pod_delete(f, v[i], -1, true);
 		pod_sync(f, v[i]);
-		pod_maybe_gone(f->s, v[i]);
+		pod_maybe_gone(f, v[i]);
 	}
 	free(v);
 }
@@ -822,7 +904,7 @@ static void on_effect(struct fold *f, const struct fsm_ev_effect *e)
 	if (p == NULL)
 		return; /* the pod is gone: nothing waits for this */
 	pod_on_effect(f, p, verb, rest);
-	pod_maybe_gone(f->s, p);
+	pod_maybe_gone(f, p);
 }
 
 static void on_timer(struct fold *f, const struct fsm_ev_timer *t)
@@ -835,7 +917,7 @@ static void on_timer(struct fold *f, const struct fsm_ev_timer *t)
 	struct fsm_pod *p = fsm_state_pod(f->s, uid);
 	if (p != NULL) {
 		pod_on_timer(f, p, what, rest);
-		pod_maybe_gone(f->s, p);
+		pod_maybe_gone(f, p);
 	}
 }
 
@@ -865,7 +947,7 @@ static void on_sandbox(struct fold *f, const struct fsm_ev_cri_sandbox *e)
 		return;
 	}
 	pod_on_sandbox(f, p, e);
-	pod_maybe_gone(f->s, p);
+	pod_maybe_gone(f, p);
 }
 
 static void on_container(struct fold *f, const struct fsm_ev_cri_container *e)
@@ -879,7 +961,9 @@ static void on_container(struct fold *f, const struct fsm_ev_cri_container *e)
 			if (c != NULL) {
 				c->container = fold_str(f, e->name, strlen(e->name));
 				c->attempt = e->attempt;
-				c->timeout_s = 0;
+				/* killContainer's minimum: a pod the kubelet no longer
+				 * knows has no grace of its own (1 s), raised to 2 s. */
+				c->timeout_s = 2;
 			}
 		}
 		struct fsm_command *c = fold_cmd(f, FSM_CMD_CRI_REMOVE_CONTAINER, e->pod_uid,
@@ -898,7 +982,7 @@ static void on_container(struct fold *f, const struct fsm_ev_cri_container *e)
 		return;
 	}
 	pod_on_container(f, p, e);
-	pod_maybe_gone(f->s, p);
+	pod_maybe_gone(f, p);
 }
 
 static void on_image(struct fold *f, const struct fsm_ev_cri_image *e)

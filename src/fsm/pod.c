@@ -640,11 +640,17 @@ static bool phase_terminal(const char *phase)
 /* Sends the pod's status when it differs from what was sent last. */
 static void pod_report(struct fold *f, struct fsm_pod *p)
 {
+	/* A pod the API server has deleted (DELETED) has no object to write a
+	 * status to: the status manager finds it gone and does nothing. */
+	if (p->remove_when_stopped && strcmp(p->source, "api") == 0)
+		return;
 	if (p->stage != FSM_PS_REJECTED && !phase_terminal(p->phase)) {
 		bool terminal = p->stage == FSM_PS_TERMINATING || p->stage == FSM_PS_TERMINATED ||
 				p->stage == FSM_PS_REMOVING;
 		COPY(p->phase, fsm_pod_phase(p, terminal));
 	}
+	if (p->stage != FSM_PS_REJECTED && !phase_terminal(p->phase))
+		COPY(p->api_phase, p->phase);
 	fsm_pod_conditions_update(p, f->wall);
 	struct fsm_buf b = FSM_BUF_INIT;
 	if (fsm_pod_status_json(p, &f->s->cfg, &b) != 0) {
@@ -665,18 +671,49 @@ static void pod_report(struct fold *f, struct fsm_pod *p)
 
 /* ---- the pod machine ---- */
 
+/* Stops container i again, with what is now left of the grace period: its stop
+ * is under way with a longer one (the kubelet cancels the termination in
+ * progress and kills again when the grace period is shortened). A container
+ * still running its preStop hook is stopped with the new deadline when the hook
+ * ends (ctr_kill). */
+static void ctr_restop(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	if (c->stage != FSM_CS_KILLING ||
+	    (cspec(p, i)->pre_stop.kind != FSM_HANDLER_NONE && !c->prestop_done))
+		return;
+	int64_t grace = p->kill_grace_s < GRACE_S_MIN ? GRACE_S_MIN : p->kill_grace_s;
+	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_CRI_STOP_CONTAINER, "restop", c->attempt);
+	if (cmd != NULL) {
+		cmd->timeout_s = (uint32_t)grace;
+		struct fsm_buf b = FSM_BUF_INIT;
+		fsm_buf_puts(&b, "{\"id\":");
+		fsm_buf_json_str(&b, c->id);
+		fsm_buf_putc(&b, '}');
+		set_body(f, cmd, &b);
+		fsm_buf_free(&b);
+	}
+}
+
 static void pod_begin_terminate(struct fold *f, struct fsm_pod *p, int64_t grace_s)
 {
+	/* calculateEffectiveGracePeriod: the deleter's or the evictor's grace, else
+	 * the pod's; a grace period only decreases, and is never below 1 s. */
+	int64_t grace = grace_s >= 0 ? grace_s : p->spec.grace_s;
+	if (grace < 1)
+		grace = 1;
 	if (p->stage == FSM_PS_ACTIVE) {
 		p->stage = FSM_PS_TERMINATING;
-		p->kill_grace_s = grace_s >= 0 ? grace_s : p->spec.grace_s;
+		p->kill_grace_s = grace;
 		p->kill_deadline_ts_ms = f->now + (uint64_t)p->kill_grace_s * 1000;
 		if (p->spec.active_deadline_s >= 0)
 			timer_disarm(f, p, "deadline", NULL);
-	} else if (p->stage == FSM_PS_TERMINATING && grace_s >= 0 && grace_s < p->kill_grace_s) {
+	} else if (p->stage == FSM_PS_TERMINATING && grace_s >= 0 && grace < p->kill_grace_s) {
 		/* A shorter grace period (a second delete, an eviction) wins. */
-		p->kill_grace_s = grace_s;
-		p->kill_deadline_ts_ms = f->now + (uint64_t)grace_s * 1000;
+		p->kill_grace_s = grace;
+		p->kill_deadline_ts_ms = f->now + (uint64_t)grace * 1000;
+		for (size_t i = 0; i < p->spec.ncontainers; i++)
+			ctr_restop(f, p, i);
 	}
 	for (size_t i = 0; i < p->spec.ncontainers; i++) {
 		struct fsm_ctr *c = &p->ctrs[i];
@@ -835,8 +872,23 @@ static void sandbox_replaced(struct fold *f, struct fsm_pod *p)
 static void sync_active(struct fold *f, struct fsm_pod *p)
 {
 	switch (p->sb_stage) {
+	case FSM_SB_NOTREADY: {
+		/* The sandbox died (computePodActions: podSandboxChanged). The kubelet
+		 * kills what is left of the pod, its running containers and then the
+		 * dead sandbox, before it creates a new one (SyncPod: KillPod, then
+		 * createPodSandbox with the next attempt). */
+		bool busy = false;
+		for (size_t i = 0; i < p->spec.ncontainers; i++) {
+			if (p->ctrs[i].stage == FSM_CS_RUNNING)
+				ctr_kill(f, p, i, FSM_KILL_SANDBOX);
+			busy = busy || ctr_live(&p->ctrs[i]);
+		}
+		if (!busy)
+			sb_stop(f, p);
+		return;
+	}
 	case FSM_SB_NONE:
-	case FSM_SB_NOTREADY:
+	case FSM_SB_STOPPED: /* a dead sandbox, stopped: replace it */
 		if (p->sb_retry_after_ts_ms > f->now)
 			return;
 		if (!sandbox_replaceable(p)) {
@@ -896,10 +948,19 @@ static void sync_terminating(struct fold *f, struct fsm_pod *p)
 	if (p->sb_stage == FSM_SB_CREATING || p->sb_stage == FSM_SB_STOPPING)
 		return;
 	p->stage = FSM_PS_TERMINATED;
+	p->terminated_wall_ms = f->wall;
 }
 
 void pod_sync(struct fold *f, struct fsm_pod *p)
 {
+	/* A static pod waits, unstarted and unreported, while the pod of its name
+	 * that ran before it stops (allowStaticPodStart). */
+	if (p->stage == FSM_PS_ACTIVE && p->spec.is_static && !p->sb_ever_created &&
+	    p->sb_stage == FSM_SB_NONE && node_static_blocked(f->s, p))
+		return;
+	/* startTime: the status manager's first status of the pod. */
+	if (p->stage == FSM_PS_ACTIVE && p->status_version == 0)
+		p->start_wall_ms = f->wall;
 	if (p->stage == FSM_PS_ACTIVE)
 		sync_active(f, p);
 	if (p->stage == FSM_PS_TERMINATING)
@@ -938,7 +999,11 @@ struct fsm_pod *pod_create(struct fold *f, struct fsm_pod_spec *spec, const char
 		p->stage = FSM_PS_REJECTED;
 		COPY(p->phase, "Failed");
 		COPY(p->reason, reason);
-		COPY(p->message, message);
+		/* rejectPod: the status says why, after "Pod was rejected: "; the
+		 * status manager gives it a startTime. */
+		size_t k = fsm_strlcpy(p->message, "Pod was rejected: ", sizeof(p->message));
+		fsm_strlcpy(p->message + k, message, sizeof(p->message) - k);
+		p->start_wall_ms = f->wall;
 		struct fsm_command *cmd =
 			fold_cmd(f, FSM_CMD_POD_REJECT, p->spec.uid, "reject/%s", p->spec.uid);
 		if (cmd != NULL) {
@@ -971,6 +1036,7 @@ void pod_update(struct fold *f, struct fsm_pod *p, struct fsm_pod_spec *spec)
 	for (size_t i = 0; same_shape && i < spec->ncontainers; i++)
 		same_shape = strcmp(spec->containers[i].name, p->spec.containers[i].name) == 0;
 	bool deleting_now = spec->deletion_wall_ms != 0 && p->spec.deletion_wall_ms == 0;
+	int64_t old_deadline_s = p->spec.active_deadline_s;
 	int64_t grace = spec->deletion_grace_s;
 	if (same_shape) {
 		fsm_pod_spec_free(&p->spec);
@@ -983,6 +1049,16 @@ void pod_update(struct fold *f, struct fsm_pod *p, struct fsm_pod_spec *spec)
 	}
 	if (deleting_now || (p->spec.deletion_wall_ms != 0 && p->stage == FSM_PS_TERMINATING))
 		pod_delete(f, p, grace, false);
+	/* activeDeadlineSeconds may be set or lowered on a running pod: the kubelet
+	 * checks the current value against startTime. */
+	if (p->stage == FSM_PS_ACTIVE && p->spec.active_deadline_s != old_deadline_s) {
+		if (p->spec.active_deadline_s >= 0) {
+			uint64_t due = p->admitted_ts_ms + (uint64_t)p->spec.active_deadline_s * 1000;
+			timer_arm(f, p, "deadline", NULL, due > f->now ? due : f->now);
+		} else {
+			timer_disarm(f, p, "deadline", NULL);
+		}
+	}
 }
 
 void pod_delete(struct fold *f, struct fsm_pod *p, int64_t grace_s, bool remove)
@@ -1148,7 +1224,7 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 				if (should_restart(p, (size_t)i))
 					set_waiting(c, "RunContainerError", e->error);
 			}
-		} else if (strcmp(verb, "stop") == 0) {
+		} else if (strcmp(verb, "stop") == 0 || strcmp(verb, "restop") == 0) {
 			if (c->stage != FSM_CS_KILLING || a != c->attempt)
 				return;
 			/* The executor reports the exit it saw before this; if it could

@@ -181,6 +181,9 @@ struct fsm_pod {
 	char *source;        /* "api", or the manifest's path */
 	enum fsm_pod_stage stage;
 	char phase[16];      /* Pending, Running, Succeeded, Failed */
+	/* The last phase reported that was not terminal: what the API shows while a
+	 * terminal phase waits for the pod's containers and sandbox to stop. */
+	char api_phase[16];
 	char reason[FSM_REASON_BYTES];   /* pod-level: OutOfcpu, Evicted, DeadlineExceeded, ... */
 	char message[FSM_MESSAGE_BYTES];
 	uint64_t admitted_ts_ms;
@@ -196,6 +199,7 @@ struct fsm_pod {
 	bool deleting;            /* the API or the manifest asked for it to go */
 	bool remove_when_stopped; /* static pod gone, or API pod deleted: remove from the node */
 	uint64_t kill_deadline_ts_ms; /* grace ends */
+	uint64_t terminated_wall_ms;  /* when it reached FSM_PS_TERMINATED, 0 before */
 	int64_t kill_grace_s;
 	struct fsm_cond_state conds[FSM_CONDS];
 	struct fsm_ctr *ctrs; /* spec.ncontainers entries, init containers first */

@@ -552,9 +552,21 @@ static void put_conditions(struct w *w, const struct fsm_pod *p)
 	struct cond_eval e[FSM_CONDS];
 	eval_conditions(p, e);
 	w_raw(w, ",\"conditions\":[");
+	/* An evicted pod carries DisruptionTarget (reason TerminationByKubelet, the
+	 * eviction message), sent with its terminal phase once it has stopped
+	 * (mergePodStatus), ahead of the conditions the kubelet generates. */
+	bool disruption = strncmp(p->reason, "Evicted", sizeof(p->reason)) == 0 &&
+			  p->terminated_wall_ms != 0;
+	if (disruption) {
+		w_raw(w, "{\"type\":\"DisruptionTarget\",\"status\":\"True\",\"lastTransitionTime\":");
+		w_time(w, p->terminated_wall_ms);
+		w_raw(w, ",\"reason\":\"TerminationByKubelet\",\"message\":");
+		W_ARR(w, p->message);
+		w_raw(w, "}");
+	}
 	for (size_t k = 0; k < FSM_CONDS; k++) {
 		const struct fsm_cond_state *c = &p->conds[k];
-		w_raw(w, k == 0 ? "{\"type\":" : ",{\"type\":");
+		w_raw(w, k == 0 && !disruption ? "{\"type\":" : ",{\"type\":");
 		w_str(w, cond_types[k]);
 		w_raw(w, c->status ? ",\"status\":\"True\"" : ",\"status\":\"False\"");
 		w_raw(w, ",\"lastTransitionTime\":");
@@ -742,17 +754,26 @@ int fsm_pod_status_json(const struct fsm_pod *p, const struct fsm_node_config *c
 		put_rejected(&w, p);
 		return w_end(&w, len0);
 	}
+	/* While the pod could still have running containers (it is not yet
+	 * terminated: containers or sandbox not stopped), the status manager holds
+	 * a terminal phase back, with its reason and message: mergePodStatus keeps
+	 * the API's phase when couldHaveRunningContainers. */
+	bool terminal = strncmp(p->phase, "Succeeded", sizeof(p->phase)) == 0 ||
+			strncmp(p->phase, "Failed", sizeof(p->phase)) == 0;
+	bool held = terminal && p->stage == FSM_PS_TERMINATING;
 	w_raw(&w, "{\"phase\":");
-	if (p->phase[0] != '\0')
+	if (held)
+		w_str(&w, p->api_phase[0] != '\0' ? p->api_phase : "Pending");
+	else if (p->phase[0] != '\0')
 		W_ARR(&w, p->phase);
 	else
 		w_str(&w, "Pending"); /* not yet computed: what getPhase starts from */
 	put_conditions(&w, p);
-	if (p->message[0] != '\0') {
+	if (!held && p->message[0] != '\0') {
 		w_raw(&w, ",\"message\":");
 		W_ARR(&w, p->message);
 	}
-	if (p->reason[0] != '\0') {
+	if (!held && p->reason[0] != '\0') {
 		w_raw(&w, ",\"reason\":");
 		W_ARR(&w, p->reason);
 	}
@@ -1088,6 +1109,8 @@ static void dump_pod(struct w *w, const struct fsm_pod *p)
 	W_ENUM(w, pod_stage_names, p->stage);
 	w_raw(w, ",\"phase\":");
 	W_ARR(w, p->phase);
+	w_raw(w, ",\"api_phase\":");
+	W_ARR(w, p->api_phase);
 	w_raw(w, ",\"reason\":");
 	W_ARR(w, p->reason);
 	w_raw(w, ",\"message\":");
@@ -1116,6 +1139,8 @@ static void dump_pod(struct w *w, const struct fsm_pod *p)
 	w_u64(w, p->kill_deadline_ts_ms);
 	w_raw(w, ",\"kill_grace_s\":");
 	w_i64(w, p->kill_grace_s);
+	w_raw(w, ",\"terminated_wall_ms\":");
+	w_u64(w, p->terminated_wall_ms);
 	w_raw(w, ",\"conds\":[");
 	for (size_t k = 0; k < FSM_CONDS; k++) {
 		w_raw(w, k == 0 ? "{\"type\":" : ",{\"type\":");

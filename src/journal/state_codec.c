@@ -117,6 +117,7 @@ static PbPod *pod_out(struct fsm_arena *a, const struct fsm_pod *p)
 	m->source = s_out(p->source);
 	m->stage = p->stage;
 	m->phase = s_out(p->phase);
+	m->api_phase = s_out(p->api_phase);
 	m->reason = s_out(p->reason);
 	m->message = s_out(p->message);
 	m->admitted_ts_ms = p->admitted_ts_ms;
@@ -130,6 +131,7 @@ static PbPod *pod_out(struct fsm_arena *a, const struct fsm_pod *p)
 	m->deleting = p->deleting;
 	m->remove_when_stopped = p->remove_when_stopped;
 	m->kill_deadline_ts_ms = p->kill_deadline_ts_ms;
+	m->terminated_wall_ms = p->terminated_wall_ms;
 	m->kill_grace_s = p->kill_grace_s;
 	m->status_hash = p->status_hash;
 	m->status_version = p->status_version;
@@ -304,6 +306,7 @@ static int pod_in(struct fsm_pod **out, const PbPod *m, char *why, size_t why_le
 	p->spec.deletion_grace_s = m->deletion_grace_s;
 	p->stage = (enum fsm_pod_stage)m->stage;
 	COPY(p->phase, m->phase);
+	COPY(p->api_phase, m->api_phase);
 	COPY(p->reason, m->reason);
 	COPY(p->message, m->message);
 	p->admitted_ts_ms = m->admitted_ts_ms;
@@ -317,6 +320,7 @@ static int pod_in(struct fsm_pod **out, const PbPod *m, char *why, size_t why_le
 	p->deleting = m->deleting;
 	p->remove_when_stopped = m->remove_when_stopped;
 	p->kill_deadline_ts_ms = m->kill_deadline_ts_ms;
+	p->terminated_wall_ms = m->terminated_wall_ms;
 	p->kill_grace_s = m->kill_grace_s;
 	p->status_hash = m->status_hash;
 	p->status_version = m->status_version;

@@ -1312,7 +1312,8 @@ static bool mutate(struct fixture *f, int k)
 	M(p->sb_stage = FSM_SB_NOTREADY) M(p->sb_attempt++) M(p->sb_id[0] = 's')
 	M(p->sb_ip[0] = '9') M(p->sb_ever_created = true) M(p->sb_retry_after_ts_ms++)
 	M(p->deleting = true) M(p->remove_when_stopped = true) M(p->kill_deadline_ts_ms++)
-	M(p->kill_grace_s = 30) M(p->conds[FSM_COND_READY].status ^= 1)
+	M(p->kill_grace_s = 30) M(p->terminated_wall_ms++) M(p->api_phase[0] = 'R')
+	M(p->conds[FSM_COND_READY].status ^= 1)
 	M(p->conds[FSM_COND_INITIALIZED].transition_wall_ms++) M(p->status_hash++)
 	M(p->status_version++) M(p->usage_memory_bytes++) M(p->usage_disk_bytes++)
 	M(p->usage_inodes++) M(p->usage_pids++)
@@ -1412,7 +1413,7 @@ TEST(test_dump_knows_every_field_of_the_state_structs)
 	       sizeof(struct fsm_ctr));
 	CHECKF(sizeof(struct fsm_terminated) == 728, "struct fsm_terminated is %zu bytes",
 	       sizeof(struct fsm_terminated));
-	CHECKF(sizeof(struct fsm_pod) == 1232, "struct fsm_pod is %zu bytes",
+	CHECKF(sizeof(struct fsm_pod) == 1256, "struct fsm_pod is %zu bytes",
 	       sizeof(struct fsm_pod));
 	CHECKF(sizeof(struct fsm_pod_spec) == 248, "struct fsm_pod_spec is %zu bytes",
 	       sizeof(struct fsm_pod_spec));
