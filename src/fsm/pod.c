@@ -334,13 +334,16 @@ static void ctr_begin(struct fold *f, struct fsm_pod *p, size_t i)
 	assert(c->stage == FSM_CS_WAITING || c->stage == FSM_CS_EXITED);
 	/* The exited container stays the current one (its end is state.terminated)
 	 * until the runtime holds its successor: ctr_created moves it to lastState. */
+	/* A new attempt needs its image again (pull policy Always); a pull that
+	 * completed for this attempt (WAITING) is kept. */
+	if (c->stage == FSM_CS_EXITED)
+		c->image_ready = false;
 	c->stage = FSM_CS_WAITING;
 	c->kill_reason = FSM_KILL_NONE;
 	c->prestop_done = false;
 	c->poststart_done = false;
 	c->started = false;
 	c->ready = false;
-	c->image_ready = false;
 	memset(&c->liveness, 0, sizeof(c->liveness));
 	memset(&c->readiness, 0, sizeof(c->readiness));
 	memset(&c->startup, 0, sizeof(c->startup));
@@ -751,6 +754,8 @@ static bool sync_init(struct fold *f, struct fsm_pod *p, bool *failed)
 				ctr_begin(f, p, i);
 			else if (c->stage == FSM_CS_EXITED)
 				ctr_restart(f, p, i);
+			else if (c->stage == FSM_CS_WAITING && c->image_ready && c->retry_after_ts_ms == 0)
+				ctr_pull_or_create(f, p, i);
 			else
 				ctr_retry_if_due(f, p, i);
 			return false;
@@ -759,9 +764,12 @@ static bool sync_init(struct fold *f, struct fsm_pod *p, bool *failed)
 			continue;
 		switch (c->stage) {
 		case FSM_CS_WAITING:
-			/* A reason means it waits for its retry (pull, create). */
+			/* A reason means it waits for its retry (pull, create), unless
+			 * its image has just arrived. */
 			if (c->waiting_reason[0] == '\0')
 				ctr_begin(f, p, i);
+			else if (c->image_ready && c->retry_after_ts_ms == 0)
+				ctr_pull_or_create(f, p, i);
 			else
 				ctr_retry_if_due(f, p, i);
 			return false;
@@ -809,6 +817,8 @@ static void sync_apps(struct fold *f, struct fsm_pod *p)
 				break;
 			if (c->waiting_reason[0] == '\0')
 				ctr_begin(f, p, i);
+			else if (c->image_ready && c->retry_after_ts_ms == 0)
+				ctr_pull_or_create(f, p, i);
 			else
 				ctr_retry_if_due(f, p, i);
 			break;
@@ -864,6 +874,7 @@ static void sandbox_replaced(struct fold *f, struct fsm_pod *p)
 			c->last_term = c->term;
 			memset(&c->term, 0, sizeof(c->term));
 			c->stage = FSM_CS_WAITING; /* its attempt count continues */
+			c->image_ready = false;    /* a new attempt: its pull policy again */
 			set_waiting(c, "", "");
 		}
 	}
@@ -914,6 +925,12 @@ static void sync_active(struct fold *f, struct fsm_pod *p)
 		break;
 	default:
 		return; /* a sandbox command is in flight */
+	}
+	/* Every app container ended for good: the pod is done, whatever its
+	 * sidecars are doing (they are stopped with it). */
+	if (apps_done(p)) {
+		pod_begin_terminate(f, p, -1);
+		return;
 	}
 	bool failed;
 	bool init_done = sync_init(f, p, &failed);
@@ -1150,13 +1167,16 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 			if (c->stage != FSM_CS_PULLING || a != c->pulls)
 				return;
 			if (e->ok) {
+				/* The image is there for this attempt; pod_sync creates the
+				 * container when its turn comes (the sandbox may have died,
+				 * or an earlier init container may be running again). */
 				c->image_ready = true;
 				COPY(c->image_ref, e->result);
 				fsm_image_add(f->s, cspec(p, (size_t)i)->image, e->result);
-				if (p->stage == FSM_PS_ACTIVE)
-					ctr_create(f, p, (size_t)i);
-				else
-					c->stage = FSM_CS_WAITING;
+				/* The reason of the last failed pull stays until a start
+				 * succeeds, as the kubelet's reason cache keeps it. */
+				c->stage = FSM_CS_WAITING;
+				c->retry_after_ts_ms = 0;
 			} else {
 				/* Next(key, now): the pull back-off grows. */
 				if (c->pull_backoff_ms == 0 ||
@@ -1189,9 +1209,21 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 				c->ever_started = true;
 				COPY(c->id, e->result);
 				c->stage = FSM_CS_STARTING;
-				if (p->stage != FSM_PS_ACTIVE) {
-					/* Created while the pod began to go: never start it. */
-					ctr_exited(f, p, (size_t)i, 0, "Completed", "", 0, 0);
+				if (p->stage != FSM_PS_ACTIVE || p->sb_stage != FSM_SB_READY) {
+					/* Created for a sandbox that is gone, or while the pod
+					 * began to go: never started, removed. */
+					struct fsm_command *rm = ctr_cmd(f, p, (size_t)i,
+									 FSM_CMD_CRI_REMOVE_CONTAINER,
+									 "remove", a);
+					struct fsm_buf rb = FSM_BUF_INIT;
+					fsm_buf_puts(&rb, "{\"id\":");
+					fsm_buf_json_str(&rb, c->id);
+					fsm_buf_putc(&rb, '}');
+					set_body(f, rm, &rb);
+					fsm_buf_free(&rb);
+					c->stage = FSM_CS_WAITING;
+					set_waiting(c, "", "");
+					pod_sync(f, p);
 					return;
 				}
 				struct fsm_command *cmd = ctr_cmd(f, p, (size_t)i,

@@ -760,7 +760,7 @@ int fsm_pod_status_json(const struct fsm_pod *p, const struct fsm_node_config *c
 	 * the API's phase when couldHaveRunningContainers. */
 	bool terminal = strncmp(p->phase, "Succeeded", sizeof(p->phase)) == 0 ||
 			strncmp(p->phase, "Failed", sizeof(p->phase)) == 0;
-	bool held = terminal && p->stage == FSM_PS_TERMINATING;
+	bool held = terminal && (p->stage == FSM_PS_TERMINATING || p->stage == FSM_PS_ACTIVE);
 	w_raw(&w, "{\"phase\":");
 	if (held)
 		w_str(&w, p->api_phase[0] != '\0' ? p->api_phase : "Pending");
