@@ -208,6 +208,12 @@ static struct json_object *status_of(struct fsm_pod *p, const struct fsm_node_co
 				     bool terminal, struct fsm_buf *b)
 {
 	snprintf(p->phase, sizeof(p->phase), "%s", fsm_pod_phase(p, terminal));
+	/* These hand-built pods are done: their pod worker has finished, so a
+	 * terminal phase is reported (while it runs, the phase is held back; the
+	 * replay scenarios hold that). */
+	if ((strcmp(p->phase, "Succeeded") == 0 || strcmp(p->phase, "Failed") == 0) &&
+	    p->stage == FSM_PS_ACTIVE)
+		p->stage = FSM_PS_TERMINATED;
 	fsm_pod_conditions_update(p, T0_MS);
 	fsm_buf_reset(b);
 	if (fsm_pod_status_json(p, cfg, b) != 0)
