@@ -39,6 +39,7 @@ void pod_update(struct fold *f, struct fsm_pod *p, struct fsm_pod_spec *spec);
 void pod_delete(struct fold *f, struct fsm_pod *p, int64_t grace_s, bool remove);
 void pod_evict(struct fold *f, struct fsm_pod *p, const char *message);
 void pod_sync(struct fold *f, struct fsm_pod *p);
+void pod_pending(struct fold *f, struct fsm_pod *p);
 void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const char *rest);
 void pod_on_timer(struct fold *f, struct fsm_pod *p, const char *what, const char *rest);
 void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri_container *c);

@@ -29,6 +29,11 @@ void fsm_state_free(struct fsm_state *s)
 	for (size_t i = 0; i < s->npods; i++)
 		fsm_pod_free(s->pods[i]);
 	free(s->pods);
+	for (size_t i = 0; i < s->ntimers; i++) {
+		free(s->timers[i].key);
+		free(s->timers[i].pod_uid);
+	}
+	free(s->timers);
 	memset(s, 0, sizeof(*s));
 }
 

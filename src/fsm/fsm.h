@@ -43,6 +43,8 @@ struct fsm_state {
 	size_t nimages;
 	struct fsm_pod **pods; /* sorted by spec.uid: iteration never depends on pointers */
 	size_t npods;
+	struct fsm_timer *timers; /* armed timers, sorted by key */
+	size_t ntimers;
 };
 
 /* Commands one event may produce at most; more is FSM_EOVERFLOW (a bug). */
@@ -89,6 +91,17 @@ struct fsm_command *fsm_out_push(struct fsm_out *out);
  * start rebuilds it from the journal.
  */
 int fsm_fold(struct fsm_state *s, const struct fsm_event *ev, struct fsm_out *out);
+
+/*
+ * The commands in flight in state s, issued again into out: the armed timers
+ * (timer.set) and every command a pod waits on (a sandbox being created, a
+ * pull, a create, a start, a stop, a hook, the probes of running containers).
+ * The daemon dispatches them after a restart; their ids are the original ones.
+ */
+int fsm_pending(struct fsm_state *s, struct fsm_out *out);
+/* Records an armed timer in the state (what fold_timer_set does); for the
+ * snapshot codec. */
+int fsm_timer_add(struct fsm_state *s, const char *key, const char *pod_uid, uint64_t due_ms);
 
 const char *fsm_strerror(int err);
 

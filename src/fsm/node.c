@@ -57,8 +57,74 @@ struct fsm_command *fold_cmd(struct fold *f, enum fsm_cmd_kind kind, const char 
 	return c;
 }
 
+/* ---- timers (DESIGN.md contract 3) ---- */
+
+static size_t timer_slot(const struct fsm_state *s, const char *key, bool *found)
+{
+	size_t lo = 0, hi = s->ntimers;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->timers[mid].key, key);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+int fsm_timer_add(struct fsm_state *s, const char *key, const char *pod_uid, uint64_t due_ms)
+{
+	bool found;
+	size_t i = timer_slot(s, key, &found);
+	if (found) {
+		s->timers[i].due_ms = due_ms;
+		return FSM_OK;
+	}
+	if (s->ntimers >= FSM_TIMERS_MAX)
+		return FSM_EOVERFLOW;
+	struct fsm_timer *v = realloc(s->timers, (s->ntimers + 1) * sizeof(*v));
+	if (v == NULL)
+		return FSM_ENOMEM;
+	s->timers = v;
+	char *k = strdup(key), *u = strdup(pod_uid);
+	if (k == NULL || u == NULL) {
+		free(k);
+		free(u);
+		return FSM_ENOMEM;
+	}
+	memmove(&v[i + 1], &v[i], (s->ntimers - i) * sizeof(*v));
+	v[i] = (struct fsm_timer){k, u, due_ms};
+	s->ntimers++;
+	return FSM_OK;
+}
+
+/* Forgets a timer; false when it was not armed. */
+static bool timer_remove(struct fsm_state *s, const char *key)
+{
+	bool found;
+	size_t i = timer_slot(s, key, &found);
+	if (!found)
+		return false;
+	free(s->timers[i].key);
+	free(s->timers[i].pod_uid);
+	memmove(&s->timers[i], &s->timers[i + 1], (s->ntimers - i - 1) * sizeof(*s->timers));
+	s->ntimers--;
+	return true;
+}
+
 void fold_timer_set(struct fold *f, const char *pod_uid, const char *key, uint64_t due_ms)
 {
+	int rc = fsm_timer_add(f->s, key, pod_uid, due_ms);
+	if (rc != FSM_OK) {
+		f->err = rc;
+		return;
+	}
 	struct fsm_command *c = fold_cmd(f, FSM_CMD_TIMER_SET, pod_uid, "timer/%s", key);
 	if (c != NULL) {
 		c->key = fold_str(f, key, strlen(key));
@@ -68,9 +134,29 @@ void fold_timer_set(struct fold *f, const char *pod_uid, const char *key, uint64
 
 void fold_timer_cancel(struct fold *f, const char *pod_uid, const char *key)
 {
+	if (!timer_remove(f->s, key))
+		return; /* not armed: nothing to cancel */
 	struct fsm_command *c = fold_cmd(f, FSM_CMD_TIMER_CANCEL, pod_uid, "untimer/%s", key);
 	if (c != NULL)
 		c->key = fold_str(f, key, strlen(key));
+}
+
+int fsm_pending(struct fsm_state *s, struct fsm_out *out)
+{
+	struct fsm_event none = {.kind = FSM_EV_CLOCK, .ts_ms = s->last_ts_ms,
+				 .wall_ms = s->last_wall_ms};
+	struct fold f = {s, &none, out, s->last_ts_ms, s->last_wall_ms, FSM_OK};
+	for (size_t i = 0; i < s->ntimers; i++) {
+		const struct fsm_timer *t = &s->timers[i];
+		struct fsm_command *c = fold_cmd(&f, FSM_CMD_TIMER_SET, t->pod_uid, "timer/%s", t->key);
+		if (c != NULL) {
+			c->key = fold_str(&f, t->key, strlen(t->key));
+			c->due_ms = t->due_ms;
+		}
+	}
+	for (size_t i = 0; i < s->npods; i++)
+		pod_pending(&f, s->pods[i]);
+	return f.err;
 }
 
 /* ---- the pods table ---- */
@@ -909,6 +995,10 @@ static void on_effect(struct fold *f, const struct fsm_ev_effect *e)
 
 static void on_timer(struct fold *f, const struct fsm_ev_timer *t)
 {
+	/* A timer that was cancelled (or already fired) may still arrive: the io
+	 * layer had it in flight. Only an armed timer means anything. */
+	if (!timer_remove(f->s, t->key))
+		return;
 	char key[FSM_ID_BYTES * 2];
 	COPY(key, t->key);
 	char *what, *uid, *rest;

@@ -148,16 +148,10 @@ static struct fsm_probe_state *probe_state(struct fsm_ctr *c, enum fsm_probe_typ
 	return t == FSM_PROBE_LIVENESS ? &c->liveness : t == FSM_PROBE_READINESS ? &c->readiness : &c->startup;
 }
 
-static void probe_start(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_probe_type t)
+static void probe_emit_start(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_probe_type t)
 {
 	const struct fsm_handler *h = probe_spec(p, i, t);
 	struct fsm_ctr *c = &p->ctrs[i];
-	struct fsm_probe_state *ps = probe_state(c, t);
-	if (h->kind == FSM_HANDLER_NONE || ps->active)
-		return;
-	ps->active = true;
-	ps->successes = 0;
-	ps->failures = 0;
 	char verb[32];
 	snprintf(verb, sizeof(verb), "probe-%s", probe_name(t));
 	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_PROBE_START, verb, c->attempt);
@@ -173,6 +167,18 @@ static void probe_start(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_pr
 	fsm_buf_putc(&b, '}');
 	set_body(f, cmd, &b);
 	fsm_buf_free(&b);
+}
+
+static void probe_start(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_probe_type t)
+{
+	const struct fsm_handler *h = probe_spec(p, i, t);
+	struct fsm_probe_state *ps = probe_state(&p->ctrs[i], t);
+	if (h->kind == FSM_HANDLER_NONE || ps->active)
+		return;
+	ps->active = true;
+	ps->successes = 0;
+	ps->failures = 0;
+	probe_emit_start(f, p, i, t);
 }
 
 static void probe_stop(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_probe_type t)
@@ -271,6 +277,19 @@ static void pull_failed_waiting(struct fsm_ctr *c, const char *image, const char
 	set_waiting(c, "ErrImagePull", err);
 }
 
+static void ctr_emit_pull(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	const struct fsm_container_spec *cs = cspec(p, i);
+	struct fsm_ctr *c = &p->ctrs[i];
+	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_CRI_PULL_IMAGE, p->spec.uid, "pull/%s/%s/%u",
+					   p->spec.uid, cs->name, c->pulls);
+	if (cmd != NULL) {
+		cmd->container = fold_str(f, cs->name, strlen(cs->name));
+		cmd->image = fold_str(f, cs->image, strlen(cs->image));
+		cmd->attempt = c->pulls;
+	}
+}
+
 /* The image step of a start: pull when the policy asks, then create. */
 static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 {
@@ -307,13 +326,7 @@ static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 	}
 	c->pulls++;
 	c->stage = FSM_CS_PULLING;
-	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_CRI_PULL_IMAGE, p->spec.uid, "pull/%s/%s/%u",
-					   p->spec.uid, cs->name, c->pulls);
-	if (cmd != NULL) {
-		cmd->container = fold_str(f, cs->name, strlen(cs->name));
-		cmd->image = fold_str(f, cs->image, strlen(cs->image));
-		cmd->attempt = c->pulls;
-	}
+	ctr_emit_pull(f, p, i);
 }
 
 /* The runtime holds a new container for this slot: the previous one's end
@@ -350,6 +363,23 @@ static void ctr_begin(struct fold *f, struct fsm_pod *p, size_t i)
 	ctr_pull_or_create(f, p, i);
 }
 
+static void ctr_emit_poststart(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	const struct fsm_container_spec *cs = cspec(p, i);
+	struct fsm_ctr *c = &p->ctrs[i];
+	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_HOOK_RUN, "poststart", c->attempt);
+	struct fsm_buf b = FSM_BUF_INIT;
+	fsm_buf_puts(&b, "{\"hook\":\"postStart\",\"container_id\":");
+	fsm_buf_json_str(&b, c->id);
+	fsm_buf_puts(&b, ",\"pod_ip\":");
+	fsm_buf_json_str(&b, p->sb_ip);
+	fsm_buf_puts(&b, ",\"spec\":");
+	fsm_buf_append(&b, cs->post_start.json, cs->post_start.json_len);
+	fsm_buf_putc(&b, '}');
+	set_body(f, cmd, &b);
+	fsm_buf_free(&b);
+}
+
 static void ctr_running(struct fold *f, struct fsm_pod *p, size_t i, uint64_t started_wall_ms)
 {
 	struct fsm_ctr *c = &p->ctrs[i];
@@ -361,19 +391,8 @@ static void ctr_running(struct fold *f, struct fsm_pod *p, size_t i, uint64_t st
 	 * cache drop the last failed start (and the status show it running). */
 	if (cs->post_start.kind == FSM_HANDLER_NONE || c->poststart_done)
 		set_waiting(c, "", "");
-	if (cs->post_start.kind != FSM_HANDLER_NONE && !c->poststart_done) {
-		struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_HOOK_RUN, "poststart", c->attempt);
-		struct fsm_buf b = FSM_BUF_INIT;
-		fsm_buf_puts(&b, "{\"hook\":\"postStart\",\"container_id\":");
-		fsm_buf_json_str(&b, c->id);
-		fsm_buf_puts(&b, ",\"pod_ip\":");
-		fsm_buf_json_str(&b, p->sb_ip);
-		fsm_buf_puts(&b, ",\"spec\":");
-		fsm_buf_append(&b, cs->post_start.json, cs->post_start.json_len);
-		fsm_buf_putc(&b, '}');
-		set_body(f, cmd, &b);
-		fsm_buf_free(&b);
-	}
+	if (cs->post_start.kind != FSM_HANDLER_NONE && !c->poststart_done)
+		ctr_emit_poststart(f, p, i);
 	if (cs->startup.kind != FSM_HANDLER_NONE)
 		probe_start(f, p, i, FSM_PROBE_STARTUP);
 	else
@@ -412,25 +431,27 @@ static int64_t pod_grace_s(const struct fsm_pod *p)
 	return p->kill_grace_s >= 0 ? p->kill_grace_s : p->spec.grace_s;
 }
 
-/* Stops container i: its preStop hook first (when it has one and the pod is
- * going), then the runtime's stop with what is left of the grace period. */
-static void ctr_kill(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_kill_reason why)
+/* The grace period of a kill of container i for its kill_reason. */
+static int64_t kill_grace_s(const struct fsm_pod *p, size_t i)
 {
-	struct fsm_ctr *c = &p->ctrs[i];
+	const struct fsm_ctr *c = &p->ctrs[i];
 	const struct fsm_container_spec *cs = cspec(p, i);
-	if (c->stage != FSM_CS_RUNNING)
-		return;
-	c->kill_reason = why;
-	c->stage = FSM_CS_KILLING;
-	/* Readiness keeps its last result until the container is gone, as the
-	 * kubelet's prober cache does. */
-	probes_stop_all(f, p, i);
 	int64_t grace = pod_grace_s(p);
-	if ((why == FSM_KILL_LIVENESS || why == FSM_KILL_STARTUP)) {
-		const struct fsm_handler *h = why == FSM_KILL_LIVENESS ? &cs->liveness : &cs->startup;
+	if (c->kill_reason == FSM_KILL_LIVENESS || c->kill_reason == FSM_KILL_STARTUP) {
+		const struct fsm_handler *h =
+			c->kill_reason == FSM_KILL_LIVENESS ? &cs->liveness : &cs->startup;
 		if (h->termination_grace_s >= 0)
 			grace = h->termination_grace_s;
 	}
+	return grace;
+}
+
+/* The command a KILLING container waits for: its preStop hook, or the stop. */
+static void ctr_emit_kill(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	const struct fsm_container_spec *cs = cspec(p, i);
+	int64_t grace = kill_grace_s(p, i);
 	if (cs->pre_stop.kind != FSM_HANDLER_NONE && !c->prestop_done && grace > 0) {
 		struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_HOOK_RUN, "prestop", c->attempt);
 		if (cmd != NULL)
@@ -448,7 +469,7 @@ static void ctr_kill(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_kill_
 		return;
 	}
 	/* The hook's time comes out of the grace period. */
-	if (p->kill_deadline_ts_ms > f->now && why == FSM_KILL_POD)
+	if (p->kill_deadline_ts_ms > f->now && c->kill_reason == FSM_KILL_POD)
 		grace = (int64_t)((p->kill_deadline_ts_ms - f->now + 999) / 1000);
 	if (grace < GRACE_S_MIN)
 		grace = GRACE_S_MIN;
@@ -464,6 +485,21 @@ static void ctr_kill(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_kill_
 	}
 }
 
+/* Stops container i: its preStop hook first (when it has one and the pod is
+ * going), then the runtime's stop with what is left of the grace period. */
+static void ctr_kill(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_kill_reason why)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	if (c->stage != FSM_CS_RUNNING)
+		return;
+	c->kill_reason = why;
+	c->stage = FSM_CS_KILLING;
+	/* Readiness keeps its last result until the container is gone, as the
+	 * kubelet's prober cache does. */
+	probes_stop_all(f, p, i);
+	ctr_emit_kill(f, p, i);
+}
+
 /* Continues a kill after its preStop hook ended (well or not). */
 static void ctr_kill_after_hook(struct fold *f, struct fsm_pod *p, size_t i)
 {
@@ -471,6 +507,19 @@ static void ctr_kill_after_hook(struct fold *f, struct fsm_pod *p, size_t i)
 	c->prestop_done = true;
 	c->stage = FSM_CS_RUNNING; /* ctr_kill starts from a running container */
 	ctr_kill(f, p, i, c->kill_reason);
+}
+
+static void ctr_emit_start(struct fold *f, struct fsm_pod *p, size_t i)
+{
+	struct fsm_ctr *c = &p->ctrs[i];
+	struct fsm_command *cmd =
+		ctr_cmd(f, p, i, FSM_CMD_CRI_START_CONTAINER, "start", c->attempt);
+	struct fsm_buf b = FSM_BUF_INIT;
+	fsm_buf_puts(&b, "{\"id\":");
+	fsm_buf_json_str(&b, c->id);
+	fsm_buf_putc(&b, '}');
+	set_body(f, cmd, &b);
+	fsm_buf_free(&b);
 }
 
 /* ---- back-off (the kubelet's flowcontrol.Backoff, one entry per container) ---- */
@@ -539,6 +588,8 @@ static bool should_restart(const struct fsm_pod *p, size_t i)
 
 /* ---- sandbox ---- */
 
+static void sb_emit_run(struct fold *f, struct fsm_pod *p);
+
 static void sb_run(struct fold *f, struct fsm_pod *p)
 {
 	if (p->sb_ever_created)
@@ -546,6 +597,11 @@ static void sb_run(struct fold *f, struct fsm_pod *p)
 	p->sb_stage = FSM_SB_CREATING;
 	p->sb_id[0] = '\0';
 	p->sb_ip[0] = '\0';
+	sb_emit_run(f, p);
+}
+
+static void sb_emit_run(struct fold *f, struct fsm_pod *p)
+{
 	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_CRI_RUN_SANDBOX, p->spec.uid, "sandbox/%s/%u",
 					   p->spec.uid, p->sb_attempt);
 	if (cmd == NULL)
@@ -740,6 +796,8 @@ static bool ctr_retry_if_due(struct fold *f, struct fsm_pod *p, size_t i)
 	return true;
 }
 
+static bool start_in_flight(const struct fsm_pod *p);
+
 /* Init containers in order: true when every one is done (regular ones
  * succeeded, sidecars started). Starts or restarts what is next. */
 static bool sync_init(struct fold *f, struct fsm_pod *p, bool *failed)
@@ -750,6 +808,10 @@ static bool sync_init(struct fold *f, struct fsm_pod *p, bool *failed)
 		if (cspec(p, i)->sidecar) {
 			if (c->stage == FSM_CS_RUNNING && c->started)
 				continue;
+			/* One start at a time in a pod, sidecars' included. */
+			if ((c->stage == FSM_CS_WAITING || c->stage == FSM_CS_EXITED) &&
+			    start_in_flight(p))
+				return false;
 			if (c->stage == FSM_CS_WAITING && c->waiting_reason[0] == '\0')
 				ctr_begin(f, p, i);
 			else if (c->stage == FSM_CS_EXITED)
@@ -1209,9 +1271,17 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 				c->ever_started = true;
 				COPY(c->id, e->result);
 				c->stage = FSM_CS_STARTING;
-				if (p->stage != FSM_PS_ACTIVE || p->sb_stage != FSM_SB_READY) {
-					/* Created for a sandbox that is gone, or while the pod
-					 * began to go: never started, removed. */
+				if (p->stage != FSM_PS_ACTIVE) {
+					/* Created while the pod began to go: never started; the
+					 * pod's removal takes it with the rest. */
+					c->stage = FSM_CS_WAITING;
+					set_waiting(c, "", "");
+					pod_sync(f, p);
+					return;
+				}
+				if (p->sb_stage != FSM_SB_READY) {
+					/* Created for a sandbox that is gone: never started,
+					 * removed. */
 					struct fsm_command *rm = ctr_cmd(f, p, (size_t)i,
 									 FSM_CMD_CRI_REMOVE_CONTAINER,
 									 "remove", a);
@@ -1226,14 +1296,7 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 					pod_sync(f, p);
 					return;
 				}
-				struct fsm_command *cmd = ctr_cmd(f, p, (size_t)i,
-								  FSM_CMD_CRI_START_CONTAINER, "start", a);
-				struct fsm_buf b = FSM_BUF_INIT;
-				fsm_buf_puts(&b, "{\"id\":");
-				fsm_buf_json_str(&b, c->id);
-				fsm_buf_putc(&b, '}');
-				set_body(f, cmd, &b);
-				fsm_buf_free(&b);
+				ctr_emit_start(f, p, (size_t)i);
 			} else {
 				set_waiting(c, "CreateContainerError", e->error);
 				c->stage = FSM_CS_WAITING;
@@ -1436,9 +1499,9 @@ void pod_on_image(struct fold *f, struct fsm_pod *p, const char *image)
 		struct fsm_ctr *c = &p->ctrs[i];
 		if (c->stage == FSM_CS_WAITING && strcmp(c->waiting_reason, "ErrImageNeverPull") == 0 &&
 		    strcmp(cspec(p, i)->image, image) == 0 && p->stage == FSM_PS_ACTIVE) {
-			/* The failed start stays the waiting reason (the kubelet's
-			 * reason cache) until a start succeeds. */
-			ctr_pull_or_create(f, p, i);
+			/* Its retry is due now; pod_sync starts it when its turn comes
+			 * (its sandbox ready, the containers before it done). */
+			c->retry_after_ts_ms = f->now;
 		}
 	}
 	pod_sync(f, p);
@@ -1452,4 +1515,57 @@ void fsm_pod_free(struct fsm_pod *p)
 	free(p->ctrs);
 	free(p->source);
 	free(p);
+}
+
+/*
+ * The commands pod p is waiting on, issued again: after a restart nothing is in
+ * flight any more, and a command whose completion was lost must run again
+ * (DESIGN.md contract 5). Every command here has the id it had the first time,
+ * so an executor that finds the work done (by its labels) answers at once.
+ */
+void pod_pending(struct fold *f, struct fsm_pod *p)
+{
+	switch (p->sb_stage) {
+	case FSM_SB_CREATING:
+		sb_emit_run(f, p);
+		break;
+	case FSM_SB_STOPPING:
+		sb_stop(f, p);
+		break;
+	case FSM_SB_REMOVING:
+		pod_remove_runtime(f, p);
+		return; /* removes every container too */
+	default:
+		break;
+	}
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		struct fsm_ctr *c = &p->ctrs[i];
+		switch (c->stage) {
+		case FSM_CS_PULLING:
+			ctr_emit_pull(f, p, i);
+			break;
+		case FSM_CS_CREATING:
+			ctr_create(f, p, i);
+			break;
+		case FSM_CS_STARTING:
+			ctr_emit_start(f, p, i);
+			break;
+		case FSM_CS_KILLING:
+			ctr_emit_kill(f, p, i);
+			break;
+		case FSM_CS_RUNNING:
+			if (cspec(p, i)->post_start.kind != FSM_HANDLER_NONE && !c->poststart_done)
+				ctr_emit_poststart(f, p, i);
+			/* The probers lost their state with the process: start them again. */
+			if (c->startup.active)
+				probe_emit_start(f, p, i, FSM_PROBE_STARTUP);
+			if (c->liveness.active)
+				probe_emit_start(f, p, i, FSM_PROBE_LIVENESS);
+			if (c->readiness.active)
+				probe_emit_start(f, p, i, FSM_PROBE_READINESS);
+			break;
+		default:
+			break;
+		}
+	}
 }

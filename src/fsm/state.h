@@ -215,4 +215,13 @@ struct fsm_image {
 	char *ref;
 };
 
+/* A timer the fold set and that has not fired or been cancelled (DESIGN.md
+ * contract 3): kept in the state so that a restart arms it again. */
+struct fsm_timer {
+	char *key;
+	char *pod_uid;
+	uint64_t due_ms;
+};
+#define FSM_TIMERS_MAX 65536
+
 #endif

@@ -1219,6 +1219,16 @@ int fsm_state_dump(const struct fsm_state *s, struct fsm_buf *out)
 			w_raw(&w, ",");
 		dump_pod(&w, s->pods[i]);
 	}
+	w_raw(&w, "],\"timers\":[");
+	for (size_t i = 0; i < s->ntimers; i++) {
+		w_raw(&w, i == 0 ? "{\"key\":" : ",{\"key\":");
+		w_cstr(&w, s->timers[i].key);
+		w_raw(&w, ",\"pod_uid\":");
+		w_cstr(&w, s->timers[i].pod_uid);
+		w_raw(&w, ",\"due_ms\":");
+		w_u64(&w, s->timers[i].due_ms);
+		w_raw(&w, "}");
+	}
 	w_raw(&w, "]}");
 	return w_end(&w, len0);
 }

@@ -203,6 +203,20 @@ int jnl_state_to_pb(const struct fsm_state *s, Ledgerlet__Journal__FsmState *ps,
 	for (size_t i = 0; i < s->npods; i++)
 		if ((ps->pods[i] = pod_out(a, s->pods[i])) == NULL)
 			return -ENOMEM;
+	ps->n_timers = s->ntimers;
+	ps->timers = fsm_arena_alloc(a, (s->ntimers + 1) * sizeof(*ps->timers));
+	if (ps->timers == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->ntimers; i++) {
+		Ledgerlet__Journal__ArmedTimer *m = NEW(a, Ledgerlet__Journal__ArmedTimer);
+		if (m == NULL)
+			return -ENOMEM;
+		ledgerlet__journal__armed_timer__init(m);
+		m->key = s_out(s->timers[i].key);
+		m->pod_uid = s_out(s->timers[i].pod_uid);
+		m->due_ms = s->timers[i].due_ms;
+		ps->timers[i] = m;
+	}
 	return 0;
 }
 
@@ -377,6 +391,12 @@ int jnl_state_from_pb(struct fsm_state *s, const Ledgerlet__Journal__FsmState *p
 			snprintf(why, why_len, "pods are not sorted by uid");
 			return JNL_EDECODE;
 		}
+	}
+	for (size_t i = 0; i < ps->n_timers; i++) {
+		const Ledgerlet__Journal__ArmedTimer *t = ps->timers[i];
+		int rc = fsm_timer_add(s, t->key, t->pod_uid, t->due_ms);
+		if (rc != 0)
+			return rc == FSM_ENOMEM ? -ENOMEM : JNL_EDECODE;
 	}
 	return 0;
 }
