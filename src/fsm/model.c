@@ -1197,7 +1197,8 @@ static int decode_gates(struct dec *d, struct json_object *pod_spec, struct fsm_
 		return 0;
 	spec->readiness_gates = calloc(n, sizeof(spec->readiness_gates[0]));
 	spec->gate_true = calloc(n, sizeof(spec->gate_true[0]));
-	if (spec->readiness_gates == NULL || spec->gate_true == NULL)
+	spec->gate_status = calloc(n, sizeof(spec->gate_status[0]));
+	if (spec->readiness_gates == NULL || spec->gate_true == NULL || spec->gate_status == NULL)
 		return enomem(d);
 	spec->ngates = n;
 	size_t at = path_key(d, "readinessGates");
@@ -1250,6 +1251,9 @@ static int decode_gate_status(struct dec *d, struct json_object *status, struct 
 			const char *value = json_object_get_string(member(c, "status"));
 			if (type != NULL && strcmp(type, spec->readiness_gates[g]) == 0) {
 				spec->gate_true[g] = value != NULL && strcmp(value, "True") == 0;
+				spec->gate_status[g] = strdup(value != NULL ? value : "");
+				if (spec->gate_status[g] == NULL)
+					return enomem(d);
 				break;
 			}
 		}
@@ -1555,10 +1559,14 @@ void fsm_pod_spec_free(struct fsm_pod_spec *spec)
 		free(term->reqs);
 	}
 	free(spec->affinity_terms);
-	for (size_t i = 0; i < spec->ngates; i++)
+	for (size_t i = 0; i < spec->ngates; i++) {
 		free(spec->readiness_gates[i]);
+		if (spec->gate_status != NULL)
+			free(spec->gate_status[i]);
+	}
 	free(spec->readiness_gates);
 	free(spec->gate_true);
+	free(spec->gate_status);
 	free(spec->json);
 	memset(spec, 0, sizeof(*spec));
 }

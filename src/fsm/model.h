@@ -165,6 +165,9 @@ struct fsm_pod_spec {
 	size_t ngates;
 	/* status.conditions the API holds for the readiness gates: "True" or not. */
 	bool *gate_true; /* ngates entries */
+	/* Each gate's condition status as the API holds it ("False", "Unknown",
+	 * ...), NULL where it holds no such condition; ngates entries, or NULL. */
+	char **gate_status;
 	enum fsm_qos qos;
 	/* The pod's effective request, as the scheduler and the kubelet's admission
 	 * compute it (component-helpers resource.PodRequests), per resource:

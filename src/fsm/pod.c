@@ -399,7 +399,17 @@ static void ctr_running(struct fold *f, struct fsm_pod *p, size_t i, uint64_t st
 		probes_after_startup(f, p, i);
 }
 
-/* The container is gone: records its end and stops what watched it. */
+/* The fold time of a past wall-clock instant (the runtime's finishedAt): now,
+ * less how long ago it was by the wall clock. */
+static uint64_t ts_of_wall(const struct fold *f, uint64_t wall_ms)
+{
+	uint64_t ago = wall_ms != 0 && wall_ms < f->wall ? f->wall - wall_ms : 0;
+	return ago < f->now ? f->now - ago : 0;
+}
+
+/* The container is gone: records its end and stops what watched it. The
+ * crash-loop back-off counts from its finishedAt (doBackOff), so an exit seen
+ * late — a relist after ledgerlet was away — is as old as the runtime says. */
 static void ctr_exited(struct fold *f, struct fsm_pod *p, size_t i, int32_t exit_code,
 		       const char *reason, const char *message, uint64_t started_wall_ms,
 		       uint64_t finished_wall_ms)
@@ -421,7 +431,7 @@ static void ctr_exited(struct fold *f, struct fsm_pod *p, size_t i, int32_t exit
 	c->term.started_wall_ms = started_wall_ms ? started_wall_ms : c->started_wall_ms;
 	c->term.finished_wall_ms = finished_wall_ms ? finished_wall_ms : f->wall;
 	COPY(c->term.id, c->id);
-	c->exited_ts_ms = f->now;
+	c->exited_ts_ms = ts_of_wall(f, c->term.finished_wall_ms);
 	if (!keep_reason)
 		set_waiting(c, "", "");
 }
@@ -468,9 +478,15 @@ static void ctr_emit_kill(struct fold *f, struct fsm_pod *p, size_t i)
 		fsm_buf_free(&b);
 		return;
 	}
-	/* The hook's time comes out of the grace period. */
-	if (p->kill_deadline_ts_ms > f->now && c->kill_reason == FSM_KILL_POD)
-		grace = (int64_t)((p->kill_deadline_ts_ms - f->now + 999) / 1000);
+	/* The hook's time comes out of the grace period, whatever the kill's
+	 * reason (killContainer: gracePeriod -= executePreStopHook(...), then at
+	 * least minimumGracePeriodInSeconds). */
+	uint64_t deadline = c->kill_reason == FSM_KILL_POD && p->kill_deadline_ts_ms != 0
+				    ? p->kill_deadline_ts_ms
+			    : c->prestop_done ? c->kill_deadline_ts_ms
+					      : 0;
+	if (deadline != 0)
+		grace = deadline > f->now ? (int64_t)((deadline - f->now + 999) / 1000) : 0;
 	if (grace < GRACE_S_MIN)
 		grace = GRACE_S_MIN;
 	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_CRI_STOP_CONTAINER, "stop", c->attempt);
@@ -494,6 +510,10 @@ static void ctr_kill(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_kill_
 		return;
 	c->kill_reason = why;
 	c->stage = FSM_CS_KILLING;
+	if (!c->prestop_done) {
+		int64_t grace = kill_grace_s(p, i);
+		c->kill_deadline_ts_ms = f->now + (uint64_t)(grace > 0 ? grace : 0) * 1000;
+	}
 	/* Readiness keeps its last result until the container is gone, as the
 	 * kubelet's prober cache does. */
 	probes_stop_all(f, p, i);
@@ -554,6 +574,29 @@ static void ctr_restart(struct fold *f, struct fsm_pod *p, size_t i)
 	struct fsm_ctr *c = &p->ctrs[i];
 	if (c->retry_after_ts_ms > f->now)
 		return; /* a failed start is retried by its timer */
+	if (c->kill_reason == FSM_KILL_LIVENESS || c->kill_reason == FSM_KILL_STARTUP ||
+	    c->kill_reason == FSM_KILL_SPEC) {
+		/* The kubelet kills such a container and starts the next in the
+		 * same sync, from the pod status read before the kill: doBackOff
+		 * looks at the newest container that had exited before it (none:
+		 * no back-off, and no Next). */
+		c->kill_reason = FSM_KILL_NONE;
+		if (!c->last_term.set) {
+			ctr_begin(f, p, i);
+			return;
+		}
+		uint64_t prev = ts_of_wall(f, c->last_term.finished_wall_ms);
+		if (c->backoff_ms == 0 || backoff_expired(f, c, prev) ||
+		    f->now - prev >= c->backoff_ms) {
+			uint64_t exited = c->exited_ts_ms;
+			c->exited_ts_ms = prev; /* Next(key, that exit's finishedAt) */
+			ctr_backoff_next(f, c);
+			c->exited_ts_ms = exited;
+			ctr_begin(f, p, i);
+			return;
+		}
+		/* In back-off then: from now on an exited container like any. */
+	}
 	if (ctr_in_backoff(f, c)) {
 		char d[32], msg[FSM_MESSAGE_BYTES];
 		go_duration(c->backoff_ms, d, sizeof(d));
@@ -574,6 +617,10 @@ static bool should_restart(const struct fsm_pod *p, size_t i)
 {
 	const struct fsm_ctr *c = &p->ctrs[i];
 	if (cspec(p, i)->sidecar)
+		return true;
+	/* Killed because its spec changed: started again whatever the policy
+	 * (computePodActions: "Restart regardless of the restart policy"). */
+	if (c->kill_reason == FSM_KILL_SPEC)
 		return true;
 	switch (p->spec.restart_policy) {
 	case FSM_RESTART_ALWAYS:
@@ -696,6 +743,8 @@ static bool phase_terminal(const char *phase)
 	return strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
 }
 
+static bool apps_done(const struct fsm_pod *p);
+
 /* Sends the pod's status when it differs from what was sent last. */
 static void pod_report(struct fold *f, struct fsm_pod *p)
 {
@@ -706,7 +755,13 @@ static void pod_report(struct fold *f, struct fsm_pod *p)
 	if (p->stage != FSM_PS_REJECTED && !phase_terminal(p->phase)) {
 		bool terminal = p->stage == FSM_PS_TERMINATING || p->stage == FSM_PS_TERMINATED ||
 				p->stage == FSM_PS_REMOVING;
-		COPY(p->phase, fsm_pod_phase(p, terminal));
+		const char *phase = fsm_pod_phase(p, terminal);
+		/* An active pod with a container still to run (one replaced after
+		 * its spec changed, whatever the policy) is not done: the kubelet
+		 * kills and starts such a container in one sync and never computes
+		 * a phase in between. */
+		if (!(p->stage == FSM_PS_ACTIVE && phase_terminal(phase) && !apps_done(p)))
+			COPY(p->phase, phase);
 	}
 	if (p->stage != FSM_PS_REJECTED && !phase_terminal(p->phase))
 		COPY(p->api_phase, p->phase);
@@ -1118,6 +1173,19 @@ void pod_update(struct fold *f, struct fsm_pod *p, struct fsm_pod_spec *spec)
 	int64_t old_deadline_s = p->spec.active_deadline_s;
 	int64_t grace = spec->deletion_grace_s;
 	if (same_shape) {
+		/* The kubelet keys crash-loop back-off by the container's hash too
+		 * (GetStableKey): a container whose spec changed has none. */
+		for (size_t i = 0; i < spec->ncontainers; i++) {
+			struct fsm_ctr *c = &p->ctrs[i];
+			if (spec->containers[i].spec_hash == p->spec.containers[i].spec_hash)
+				continue;
+			c->backoff_ms = 0;
+			c->backoff_updated_ts_ms = 0;
+			if (c->backoff_armed) {
+				c->backoff_armed = false;
+				timer_disarm(f, p, "backoff", p->spec.containers[i].name);
+			}
+		}
 		fsm_pod_spec_free(&p->spec);
 		p->spec = *spec;
 		memset(spec, 0, sizeof(*spec));
@@ -1339,7 +1407,7 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 				 * the start fails with ErrPostStartHook and the hook's
 				 * message; the policy then decides the restart. */
 				set_waiting(c, "PostStartHookError", e->error);
-				ctr_kill(f, p, (size_t)i, FSM_KILL_SPEC);
+				ctr_kill(f, p, (size_t)i, FSM_KILL_POSTSTART);
 			}
 		} else if (strcmp(verb, "remove") == 0) {
 			/* nothing to track */

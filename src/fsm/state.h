@@ -90,6 +90,7 @@ enum fsm_kill_reason {
 	FSM_KILL_SPEC = 3,     /* the container's spec changed: restart */
 	FSM_KILL_POD = 4,      /* the pod is terminating: no restart */
 	FSM_KILL_SANDBOX = 5,  /* the sandbox is recreated */
+	FSM_KILL_POSTSTART = 6, /* its postStart hook failed: restart per policy */
 };
 
 struct fsm_terminated {
@@ -135,6 +136,7 @@ struct fsm_ctr {
 	uint32_t pulls;          /* pull attempts: part of the pull command id */
 	bool image_ready;        /* the image is present for this attempt */
 	enum fsm_kill_reason kill_reason;
+	uint64_t kill_deadline_ts_ms; /* when the kill's grace period ends (preStop time counts) */
 	bool prestop_done;
 	bool poststart_done;
 	bool started;            /* startupProbe passed (or none) while running */

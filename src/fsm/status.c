@@ -497,9 +497,8 @@ static void put_names(struct fsm_buf *m, const struct fsm_pod *p, bool incomplet
 	*err |= fsm_buf_putc(m, ']');
 }
 
-/* The gates that are not True. The state keeps only whether each gate is True,
- * so one that is not is reported as the kubelet reports a condition the API does
- * not hold yet — the usual case before a controller acts. */
+/* The gates that are not True, in spec order, worded as GeneratePodReadyCondition
+ * does: a condition the API does not hold yet, or one whose status is not True. */
 static void put_gates(struct fsm_buf *m, const struct fsm_pod *p, int *err)
 {
 	bool first = true;
@@ -508,10 +507,18 @@ static void put_gates(struct fsm_buf *m, const struct fsm_pod *p, int *err)
 			continue;
 		if (!first)
 			*err |= fsm_buf_puts(m, ", ");
-		*err |= fsm_buf_puts(m, "corresponding condition of pod readiness gate \"");
 		const char *type = p->spec.readiness_gates[g];
-		*err |= fsm_buf_puts(m, type != NULL ? type : "");
-		*err |= fsm_buf_puts(m, "\" does not exist.");
+		const char *st = p->spec.gate_status != NULL ? p->spec.gate_status[g] : NULL;
+		if (st == NULL) {
+			*err |= fsm_buf_puts(m, "corresponding condition of pod readiness gate \"");
+			*err |= fsm_buf_puts(m, type != NULL ? type : "");
+			*err |= fsm_buf_puts(m, "\" does not exist.");
+		} else {
+			*err |= fsm_buf_puts(m, "the status of pod readiness gate \"");
+			*err |= fsm_buf_puts(m, type != NULL ? type : "");
+			*err |= fsm_buf_puts(m, "\" is not \"True\", but ");
+			*err |= fsm_buf_puts(m, st);
+		}
 		first = false;
 	}
 }
@@ -837,6 +844,7 @@ static const char *const ctr_stage_names[] = {
 static const char *const kill_reason_names[] = {
 	[FSM_KILL_NONE] = "none",   [FSM_KILL_LIVENESS] = "liveness", [FSM_KILL_STARTUP] = "startup",
 	[FSM_KILL_SPEC] = "spec",   [FSM_KILL_POD] = "pod",           [FSM_KILL_SANDBOX] = "sandbox",
+	[FSM_KILL_POSTSTART] = "poststart",
 };
 static const char *const pod_stage_names[] = {
 	[FSM_PS_ACTIVE] = "active",         [FSM_PS_REJECTED] = "rejected",
@@ -994,6 +1002,8 @@ static void dump_spec(struct w *w, const struct fsm_pod_spec *s)
 		w_cstr(w, s->readiness_gates[g]);
 		w_raw(w, ",");
 		w_bool(w, s->gate_true != NULL && s->gate_true[g]);
+		w_raw(w, ",");
+		w_cstr(w, s->gate_status != NULL ? s->gate_status[g] : NULL);
 		w_raw(w, "]");
 	}
 	w_raw(w, "],\"json\":");
@@ -1078,6 +1088,8 @@ static void dump_ctr(struct w *w, const char *name, const struct fsm_ctr *c)
 	w_bool(w, c->image_ready);
 	w_raw(w, ",\"kill_reason\":");
 	W_ENUM(w, kill_reason_names, c->kill_reason);
+	w_raw(w, ",\"kill_deadline_ts_ms\":");
+	w_u64(w, c->kill_deadline_ts_ms);
 	w_raw(w, ",\"prestop_done\":");
 	w_bool(w, c->prestop_done);
 	w_raw(w, ",\"poststart_done\":");

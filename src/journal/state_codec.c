@@ -87,6 +87,7 @@ static PbCtr *ctr_out(struct fsm_arena *a, const struct fsm_ctr *c)
 	m->pulls = c->pulls;
 	m->image_ready = c->image_ready;
 	m->kill_reason = c->kill_reason;
+	m->kill_deadline_ts_ms = c->kill_deadline_ts_ms;
 	m->prestop_done = c->prestop_done;
 	m->poststart_done = c->poststart_done;
 	m->started = c->started;
@@ -269,6 +270,7 @@ static void ctr_in(struct fsm_ctr *c, const PbCtr *m)
 	c->pulls = m->pulls;
 	c->image_ready = m->image_ready;
 	c->kill_reason = (enum fsm_kill_reason)m->kill_reason;
+	c->kill_deadline_ts_ms = m->kill_deadline_ts_ms;
 	c->prestop_done = m->prestop_done;
 	c->poststart_done = m->poststart_done;
 	c->started = m->started;

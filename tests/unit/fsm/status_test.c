@@ -1334,7 +1334,7 @@ static bool mutate(struct fixture *f, int k)
 	M(c->last_term.finished_wall_ms++) M(c->last_term.id[0] = 'x') M(c->exited_ts_ms++)
 	M(c->backoff_ms++) M(c->backoff_updated_ts_ms++) M(c->backoff_armed = true)
 	M(c->retry_after_ts_ms++) M(c->pull_backoff_ms++) M(c->pull_backoff_updated_ts_ms++)
-	M(c->pulls++) M(c->image_ready = true) M(c->kill_reason = FSM_KILL_POD)
+	M(c->pulls++) M(c->image_ready = true) M(c->kill_reason = FSM_KILL_POD) M(c->kill_deadline_ts_ms++)
 	M(c->prestop_done = true) M(c->poststart_done = true) M(c->started = false)
 	M(c->ready = false) M(c->liveness.active = true) M(c->liveness.successes++)
 	M(c->liveness.failures++) M(c->readiness.active = true) M(c->readiness.successes++)
@@ -1415,13 +1415,13 @@ TEST(test_dump_changes_with_every_field)
  * update the size here. */
 TEST(test_dump_knows_every_field_of_the_state_structs)
 {
-	CHECKF(sizeof(struct fsm_ctr) == 2432, "struct fsm_ctr is %zu bytes",
+	CHECKF(sizeof(struct fsm_ctr) == 2440, "struct fsm_ctr is %zu bytes",
 	       sizeof(struct fsm_ctr));
 	CHECKF(sizeof(struct fsm_terminated) == 728, "struct fsm_terminated is %zu bytes",
 	       sizeof(struct fsm_terminated));
-	CHECKF(sizeof(struct fsm_pod) == 1256, "struct fsm_pod is %zu bytes",
+	CHECKF(sizeof(struct fsm_pod) == 1264, "struct fsm_pod is %zu bytes",
 	       sizeof(struct fsm_pod));
-	CHECKF(sizeof(struct fsm_pod_spec) == 248, "struct fsm_pod_spec is %zu bytes",
+	CHECKF(sizeof(struct fsm_pod_spec) == 256, "struct fsm_pod_spec is %zu bytes",
 	       sizeof(struct fsm_pod_spec));
 	CHECKF(sizeof(struct fsm_node_config) == 496, "struct fsm_node_config is %zu bytes",
 	       sizeof(struct fsm_node_config));
