@@ -705,8 +705,8 @@ static void pod_remove_runtime(struct fold *f, struct fsm_pod *p)
 	p->stage = FSM_PS_REMOVING;
 	for (size_t i = 0; i < p->spec.ncontainers; i++) {
 		struct fsm_ctr *c = &p->ctrs[i];
-		if (!c->ever_started)
-			continue;
+		if (!c->ever_started || c->id[0] == '\0')
+			continue; /* never made, or already removed */
 		struct fsm_command *cmd =
 			ctr_cmd(f, p, i, FSM_CMD_CRI_REMOVE_CONTAINER, "remove", c->attempt);
 		if (cmd != NULL) {
@@ -1359,6 +1359,9 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 					fsm_buf_putc(&rb, '}');
 					set_body(f, rm, &rb);
 					fsm_buf_free(&rb);
+					/* Gone from the runtime: nothing of it to report, and
+					 * pod_remove_runtime must not remove it again. */
+					c->id[0] = '\0';
 					c->stage = FSM_CS_WAITING;
 					set_waiting(c, "", "");
 					pod_sync(f, p);
