@@ -772,7 +772,7 @@ static void pod_report(struct fold *f, struct fsm_pod *p)
 		fsm_buf_free(&b);
 		return;
 	}
-	uint64_t h = fsm_status_hash(b.ptr, b.len);
+	uint64_t h = fsm_status_fingerprint(b.ptr, b.len);
 	if (h != p->status_hash) {
 		p->status_hash = h;
 		p->status_version++;
@@ -1266,6 +1266,11 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 {
 	const struct fsm_ev_effect *e = &f->ev->u.effect;
 	uint32_t a = 0;
+	/* Completions the machines do not wait on (probes started or stopped,
+	 * containers removed, statuses sent) change nothing: no sync. */
+	if (strncmp(verb, "probe-", 6) == 0 || strcmp(verb, "remove") == 0 ||
+	    strcmp(verb, "status") == 0)
+		return;
 	if (strcmp(verb, "sandbox") == 0) {
 		a = (uint32_t)strtoul(rest, NULL, 10);
 		if (a != p->sb_attempt || p->sb_stage != FSM_SB_CREATING)
@@ -1469,7 +1474,10 @@ void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri
 		if (c->stage == FSM_CS_STARTING || c->stage == FSM_CS_CREATING) {
 			COPY(c->id, o->id);
 			ctr_running(f, p, (size_t)i, (uint64_t)o->started_at_ms);
-		} else if (c->stage == FSM_CS_RUNNING && o->started_at_ms > 0) {
+		} else if (c->stage == FSM_CS_RUNNING) {
+			/* A relist that sees it running as before changes nothing. */
+			if (o->started_at_ms <= 0 || c->started_wall_ms == (uint64_t)o->started_at_ms)
+				return;
 			c->started_wall_ms = (uint64_t)o->started_at_ms;
 		}
 		break;

@@ -368,10 +368,22 @@ int fsm_time_rfc3339(uint64_t wall_ms, char out[FSM_RFC3339_BYTES])
 	unsigned y, m, d;
 	civil_from_days(days, &y, &m, &d);
 	assert(y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= 31);
-	int n = snprintf(out, FSM_RFC3339_BYTES, "%04u-%02u-%02uT%02u:%02u:%02uZ", y, m, d,
-			 sod / 3600, sod / 60 % 60, sod % 60);
-	assert(n == 20);
-	(void)n;
+	/* Written digit by digit: this runs for every timestamp of every status
+	 * the fold considers, and snprintf was a fifth of the fold's time. */
+	unsigned v[6] = {y, m, d, sod / 3600, sod / 60 % 60, sod % 60};
+	static const char sep[6] = {'-', '-', 'T', ':', ':', 'Z'};
+	char *o = out;
+	for (int k = 0; k < 6; k++) {
+		if (k == 0) {
+			*o++ = (char)('0' + v[0] / 1000);
+			*o++ = (char)('0' + v[0] / 100 % 10);
+		}
+		*o++ = (char)('0' + v[k] / 10 % 10);
+		*o++ = (char)('0' + v[k] % 10);
+		*o++ = sep[k];
+	}
+	*o = '\0';
+	assert(o - out == 20);
 	return 0;
 }
 
@@ -821,6 +833,27 @@ int fsm_pod_status_json(const struct fsm_pod *p, const struct fsm_node_config *c
 	W_ENUM(&w, qos_names, p->spec.qos);
 	w_raw(&w, "}");
 	return w_end(&w, len0);
+}
+
+uint64_t fsm_status_fingerprint(const char *p, size_t n)
+{
+	/* Eight bytes a step, multiply and fold: a change detector, many times
+	 * faster than FNV's byte a step on a 2 KiB status. */
+	const unsigned char *c = (const unsigned char *)p;
+	uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ n;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, c + i, 8);
+		h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+		h ^= h >> 29;
+	}
+	uint64_t w = 0;
+	for (size_t k = 0; i < n; i++, k++)
+		w |= (uint64_t)c[i] << (8 * k);
+	h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
+	h ^= h >> 32;
+	return h;
 }
 
 uint64_t fsm_status_hash(const char *p, size_t n)

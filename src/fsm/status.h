@@ -91,6 +91,10 @@ int fsm_pod_status_json(const struct fsm_pod *p, const struct fsm_node_config *c
 
 /* FNV-1a, 64 bits, of n bytes at p: a status is sent only when this changes. */
 uint64_t fsm_status_hash(const char *p, size_t n);
+/* A fast change detector over a status's bytes (not a stable, documented hash:
+ * it may change between builds; what it is compared with comes from the same
+ * build or is re-sent once). */
+uint64_t fsm_status_fingerprint(const char *p, size_t n);
 
 /*
  * Appends a canonical JSON dump of every field of s and of everything it points
