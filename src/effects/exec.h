@@ -61,6 +61,9 @@
  * when the timer for a deferred outcome could not be set (then nothing is
  * reported for that command either).
  *
+ * The sink may dispatch commands or start a relist (both are safe from inside the
+ * executor's callbacks); it must not free the executor.
+ *
  * Not thread-safe: the loop's thread makes every call and drives the client.
  */
 #ifndef LEDGERLET_EFFECTS_EXEC_H
@@ -80,11 +83,11 @@
 #define FX_EXEC_LOG_ROOT         "/var/log/pods"
 
 /* Deadlines of the CRI calls (the kubelet's runtime-request timeout is 2 min). */
-#define FX_EXEC_PULL_TIMEOUT_MS  (5u * 60 * 1000)
-#define FX_EXEC_RUN_TIMEOUT_MS   (2u * 60 * 1000) /* run, create, start */
-#define FX_EXEC_STOP_EXTRA_MS    (30u * 1000)     /* added to a stop's grace */
-#define FX_EXEC_CALL_TIMEOUT_MS  (30u * 1000)     /* everything else */
-#define FX_EXEC_HOOK_TIMEOUT_MS  (10u * 60 * 1000) /* an exec with no timeout of its own */
+#define FX_EXEC_PULL_TIMEOUT_MS (5u * 60 * 1000)
+#define FX_EXEC_RUN_TIMEOUT_MS  (2u * 60 * 1000)  /* run, create, start */
+#define FX_EXEC_STOP_EXTRA_MS   (30u * 1000)      /* added to a stop's grace */
+#define FX_EXEC_CALL_TIMEOUT_MS (30u * 1000)      /* everything else */
+#define FX_EXEC_HOOK_TIMEOUT_MS (10u * 60 * 1000) /* an exec with no timeout of its own */
 
 /*
  * Configuration; strings are copied by fx_exec_new. Zero values take the defaults.
@@ -99,8 +102,6 @@ struct fx_exec_config {
 	 * NULL or "": none is sent and containerd uses its own default, /k8s.io/<id>.
 	 */
 	const char *cgroup_parent;
-	/* The node's name, for the annotation the runtime may show; may be NULL. */
-	const char *node_name;
 	/*
 	 * DNS for pod-network sandboxes (the kubelet's clusterDNS and search path).
 	 * None: no DNSConfig is sent, and containerd copies the host's resolv.conf.
@@ -120,7 +121,7 @@ struct fx_exec;
  * cfg->reactor must outlive it. *out is the caller's until fx_exec_free.
  */
 int fx_exec_new(struct fx_exec **out, struct cri_client *cri, const struct fx_exec_config *cfg,
-		struct fx_sink sink);
+                struct fx_sink sink);
 
 /*
  * Starts carrying out c (the executor copies what it needs: c may be freed when
@@ -134,17 +135,17 @@ int fx_exec_dispatch(struct fx_exec *x, const struct fsm_command *c);
 int fx_exec_relist(struct fx_exec *x);
 
 struct fx_exec_stats {
-	unsigned ops;            /* commands and relist steps held */
+	unsigned ops; /* commands and relist steps held */
 	unsigned calls_in_flight;
 	unsigned calls_waiting;
-	uint64_t dispatched;     /* commands accepted */
-	uint64_t effects;        /* effect events sent */
-	uint64_t relists;        /* relists finished (well or not) */
+	uint64_t dispatched;      /* commands accepted */
+	uint64_t effects;         /* effect events sent */
+	uint64_t relists;         /* relists finished (well or not) */
 	uint64_t relist_failures; /* relists whose list calls failed */
-	uint64_t relist_events;  /* events the relists sent */
-	int relist_last_status;  /* gRPC status of the last relist's lists */
-	unsigned known;          /* ids the relist remembers */
-	unsigned queue_full;     /* commands refused at the bound */
+	uint64_t relist_events;   /* events the relists sent */
+	int relist_last_status;   /* gRPC status of the last relist's lists */
+	unsigned known;           /* ids the relist remembers */
+	unsigned queue_full;      /* commands refused at the bound */
 };
 void fx_exec_stats(const struct fx_exec *x, struct fx_exec_stats *out);
 
