@@ -1,0 +1,639 @@
+/*
+ * agent.c — the daemon's loop (see agent.h).
+ *
+ * Data flow of one turn:
+ *   sources (signalfd, inotify, timers, CRI relist, executors' outcomes)
+ *     -> sink: stamp ts_ms/wall_ms, jnl_batch_add, fsm_fold, jnl_batch_decide,
+ *        copy the commands to the turn's dispatch list
+ *     -> end of turn: jnl_batch_commit (durable), then dispatch the list
+ * An event that arrives while the commit is failing (disk full) stays in the
+ * batch, and nothing is dispatched until a commit succeeds.
+ */
+#include "agent.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "effects/cri.h"
+#include "effects/effects.h"
+#include "effects/exec.h"
+#include "effects/probe.h"
+#include "fsm/event_json.h"
+#include "fsm/status.h"
+#include "io/curl_glue.h"
+#include "io/manifests.h"
+#include "io/reactor.h"
+#include "replay.h"
+
+/* Timer ids below this are the fold's timers (hashes of their keys, masked);
+ * the agent's own timers use ids above it. */
+#define TIMER_RELIST (UINT64_C(1) << 62)
+#define TIMER_ID_MASK ((UINT64_C(1) << 62) - 1)
+/* Events one turn may fold before it commits (a bound on the batch). */
+#define TURN_EVENTS_MAX 4096
+
+struct fold_timer {
+	char *key;
+	uint64_t id;
+	struct agent *a;
+};
+
+struct agent {
+	const struct agent_config *cfg;
+	struct jnl *j;
+	struct fsm_state s;
+	struct jnl_batch *batch;
+	struct fsm_out fold_out;   /* one event's commands */
+	struct fsm_out dispatch;   /* the turn's commands, dispatched after commit */
+	struct io_reactor *r;
+	int sfd;
+	struct io_manifests *man;
+	CURLM *multi;
+	struct io_curl *glue;
+	struct cri_client *cri;
+	struct fx_exec *exec;
+	struct fx_probe *probe;
+	struct fold_timer **timers; /* armed fold timers */
+	size_t ntimers;
+	uint64_t base_ts_ms, mono_at_base_ms;
+	bool stop;
+	int failed; /* a fold error: stop */
+	unsigned turn_events;
+	/* the last line printed per pod (show_pods) */
+	char **shown_uid, **shown_line;
+	size_t nshown;
+};
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "ledgerlet: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	fflush(stderr);
+}
+
+static uint64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The fold's clock: continues from the journal's floor (see main.c). */
+static uint64_t now_ts(const struct agent *a)
+{
+	return a->base_ts_ms + (io_reactor_now_ms(a->r) - a->mono_at_base_ms);
+}
+
+static uint64_t ts_to_mono(const struct agent *a, uint64_t ts)
+{
+	return ts > a->base_ts_ms ? a->mono_at_base_ms + (ts - a->base_ts_ms) : a->mono_at_base_ms;
+}
+
+/* ---- the sink: stamp, journal (batch), fold ---- */
+
+static int copy_command(struct fsm_out *dst, const struct fsm_command *c)
+{
+	struct fsm_command *d = fsm_out_push(dst);
+	if (d == NULL)
+		return -ENOMEM;
+	*d = *c;
+	d->id = fsm_arena_strdup(&dst->arena, c->id);
+	d->pod_uid = fsm_arena_strdup(&dst->arena, c->pod_uid);
+	d->container = fsm_arena_strdup(&dst->arena, c->container);
+	d->key = fsm_arena_strdup(&dst->arena, c->key);
+	d->image = fsm_arena_strdup(&dst->arena, c->image);
+	if (c->body != NULL)
+		d->body = fsm_arena_strndup(&dst->arena, c->body, c->body_len);
+	if (d->id == NULL || d->pod_uid == NULL || d->container == NULL || d->key == NULL ||
+	    d->image == NULL || (c->body != NULL && d->body == NULL))
+		return -ENOMEM;
+	return 0;
+}
+
+static void sink_event(void *arg, const struct fsm_event *in)
+{
+	struct agent *a = arg;
+	if (a->failed)
+		return;
+	struct fsm_event ev = *in;
+	ev.ts_ms = now_ts(a);
+	if (ev.wall_ms == 0)
+		ev.wall_ms = clock_ms(CLOCK_REALTIME);
+	int rc = jnl_batch_add(a->batch, &ev);
+	if (rc != 0) {
+		logf_("cannot add an event to the journal batch: %s", jnl_strerror(rc));
+		a->failed = 1;
+		return;
+	}
+	fsm_out_reset(&a->fold_out);
+	rc = fsm_fold(&a->s, &ev, &a->fold_out);
+	if (rc != 0) {
+		logf_("the fold failed at seq %llu: %s; stopping (the journal rebuilds the state)",
+		      (unsigned long long)ev.seq, fsm_strerror(rc));
+		a->failed = 1;
+		return;
+	}
+	rc = jnl_batch_decide(a->batch, a->fold_out.cmds, a->fold_out.n);
+	for (size_t i = 0; rc == 0 && i < a->fold_out.n; i++)
+		rc = copy_command(&a->dispatch, &a->fold_out.cmds[i]);
+	if (rc != 0) {
+		logf_("out of memory recording a decision");
+		a->failed = 1;
+	}
+	a->turn_events++;
+}
+
+static struct fx_sink sink_of(struct agent *a)
+{
+	struct fx_sink s = {sink_event, a};
+	return s;
+}
+
+/* An effect for a command no executor takes (or could not take). */
+static void answer(struct agent *a, const struct fsm_command *c, bool ok, enum fsm_error_class cls,
+		   const char *error)
+{
+	struct fsm_event ev = {.kind = FSM_EV_EFFECT};
+	ev.u.effect.cmd = c->id;
+	ev.u.effect.ok = ok;
+	ev.u.effect.error_class = cls;
+	ev.u.effect.error = error ? error : "";
+	ev.u.effect.result = "";
+	sink_event(a, &ev);
+}
+
+/* ---- timers the fold asked for ---- */
+
+static uint64_t key_id(const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (const char *p = key; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ULL;
+	}
+	return h & TIMER_ID_MASK;
+}
+
+static void timer_fired(void *arg, uint64_t id)
+{
+	struct fold_timer *t = arg;
+	struct agent *a = t->a;
+	(void)id;
+	struct fsm_event ev = {.kind = FSM_EV_TIMER};
+	ev.u.timer.key = t->key;
+	sink_event(a, &ev);
+	for (size_t i = 0; i < a->ntimers; i++)
+		if (a->timers[i] == t) {
+			a->timers[i] = a->timers[--a->ntimers];
+			break;
+		}
+	free(t->key);
+	free(t);
+}
+
+static struct fold_timer *timer_find(struct agent *a, const char *key, size_t *at)
+{
+	for (size_t i = 0; i < a->ntimers; i++)
+		if (strcmp(a->timers[i]->key, key) == 0) {
+			*at = i;
+			return a->timers[i];
+		}
+	return NULL;
+}
+
+static void timer_set(struct agent *a, const struct fsm_command *c)
+{
+	size_t at;
+	struct fold_timer *t = timer_find(a, c->key, &at);
+	if (t == NULL) {
+		struct fold_timer **v = realloc(a->timers, (a->ntimers + 1) * sizeof(*v));
+		t = calloc(1, sizeof(*t));
+		if (v == NULL || t == NULL || (t->key = strdup(c->key)) == NULL) {
+			free(t);
+			if (v != NULL)
+				a->timers = v;
+			answer(a, c, false, FSM_ERR_TRANSIENT, "out of memory");
+			return;
+		}
+		a->timers = v;
+		t->a = a;
+		t->id = key_id(c->key);
+		a->timers[a->ntimers++] = t;
+	}
+	int rc = io_timer_set(a->r, t->id, ts_to_mono(a, c->due_ms), timer_fired, t);
+	answer(a, c, rc == 0, rc == 0 ? FSM_ERR_NONE : FSM_ERR_TRANSIENT, rc == 0 ? "" : strerror(-rc));
+}
+
+static void timer_cancel(struct agent *a, const struct fsm_command *c)
+{
+	size_t at;
+	struct fold_timer *t = timer_find(a, c->key, &at);
+	if (t != NULL) {
+		io_timer_cancel(a->r, t->id);
+		a->timers[at] = a->timers[--a->ntimers];
+		free(t->key);
+		free(t);
+	}
+	answer(a, c, true, FSM_ERR_NONE, "");
+}
+
+/* ---- pods as an operator reads them (make run) ---- */
+
+static void show_status(struct agent *a, const struct fsm_command *c)
+{
+	const struct fsm_pod *p = fsm_state_pod(&a->s, c->pod_uid);
+	json_object *st = json_tokener_parse(c->body ? c->body : "{}");
+	if (st == NULL)
+		return;
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "%-28s %-10s",
+			 p ? p->spec.name : c->pod_uid,
+			 json_object_get_string(json_object_object_get(st, "phase")));
+	const char *lists[] = {"initContainerStatuses", "containerStatuses"};
+	for (int l = 0; l < 2 && n > 0 && (size_t)n < sizeof(line); l++) {
+		json_object *arr = json_object_object_get(st, lists[l]);
+		size_t k = arr ? json_object_array_length(arr) : 0;
+		for (size_t i = 0; i < k && (size_t)n < sizeof(line); i++) {
+			json_object *cs = json_object_array_get_idx(arr, i);
+			json_object *state = json_object_object_get(cs, "state"), *inner = NULL;
+			const char *what = "?";
+			json_object_object_foreach(state, sk, sv)
+			{
+				what = sk;
+				inner = sv;
+			}
+			const char *reason = inner ? json_object_get_string(json_object_object_get(inner, "reason")) : NULL;
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "  %s%s=%s%s%s%s restarts=%d",
+				      l == 0 ? "init:" : "",
+				      json_object_get_string(json_object_object_get(cs, "name")), what,
+				      reason ? "(" : "", reason ? reason : "", reason ? ")" : "",
+				      json_object_get_int(json_object_object_get(cs, "restartCount")));
+			if (json_object_get_boolean(json_object_object_get(cs, "ready")) && (size_t)n < sizeof(line))
+				n += snprintf(line + n, sizeof(line) - (size_t)n, " ready");
+		}
+	}
+	json_object_put(st);
+	for (size_t i = 0; i < a->nshown; i++)
+		if (strcmp(a->shown_uid[i], c->pod_uid) == 0) {
+			if (strcmp(a->shown_line[i], line) == 0)
+				return;
+			free(a->shown_line[i]);
+			a->shown_line[i] = strdup(line);
+			goto print;
+		}
+	char **u = realloc(a->shown_uid, (a->nshown + 1) * sizeof(*u));
+	if (u != NULL)
+		a->shown_uid = u;
+	char **v = realloc(a->shown_line, (a->nshown + 1) * sizeof(*v));
+	if (v != NULL)
+		a->shown_line = v;
+	if (u != NULL && v != NULL) {
+		a->shown_uid[a->nshown] = strdup(c->pod_uid);
+		a->shown_line[a->nshown] = strdup(line);
+		a->nshown++;
+	}
+print:;
+	char t[FSM_RFC3339_BYTES];
+	fsm_time_rfc3339(clock_ms(CLOCK_REALTIME), t);
+	printf("%s  %s\n", t + 11, line);
+	fflush(stdout);
+}
+
+/* ---- dispatch ---- */
+
+static void dispatch_one(struct agent *a, const struct fsm_command *c)
+{
+	int rc = -ENOTSUP;
+	switch (c->kind) {
+	case FSM_CMD_TIMER_SET:
+		timer_set(a, c);
+		return;
+	case FSM_CMD_TIMER_CANCEL:
+		timer_cancel(a, c);
+		return;
+	case FSM_CMD_API_POD_STATUS:
+		/* Standalone: no API server to send it to. */
+		if (a->cfg->show_pods)
+			show_status(a, c);
+		answer(a, c, true, FSM_ERR_NONE, "");
+		return;
+	case FSM_CMD_POD_REJECT:
+	case FSM_CMD_POD_EVICT:
+		logf_("pod %s: %s %.*s", c->pod_uid, fsm_cmd_kind_name(c->kind), (int)c->body_len,
+		      c->body ? c->body : "");
+		answer(a, c, true, FSM_ERR_NONE, "");
+		return;
+	case FSM_CMD_PROBE_START:
+	case FSM_CMD_PROBE_STOP:
+	case FSM_CMD_HOOK_RUN:
+		if (a->probe != NULL)
+			rc = fx_probe_dispatch(a->probe, c);
+		break;
+	default:
+		if (a->exec != NULL)
+			rc = fx_exec_dispatch(a->exec, c);
+		break;
+	}
+	if (rc != 0)
+		answer(a, c, false, rc == -ENOTSUP ? FSM_ERR_PERMANENT : FSM_ERR_TRANSIENT,
+		       rc == -ENOTSUP ? "no executor for this command here" : strerror(-rc));
+}
+
+/* Ends a turn: commit the batch, then dispatch its commands (contract 1). The
+ * dispatch may produce events (answers); they go into the next batch. */
+static int commit_and_dispatch(struct agent *a)
+{
+	for (int round = 0; round < 8 && (jnl_batch_count(a->batch) > 0 || a->dispatch.n > 0);
+	     round++) {
+		int rc = jnl_batch_commit(a->batch);
+		if (rc != 0) {
+			logf_("journal commit failed (%s): nothing is dispatched until it succeeds",
+			      jnl_strerror(rc));
+			return rc;
+		}
+		a->turn_events = 0;
+		struct fsm_out todo = a->dispatch;
+		memset(&a->dispatch, 0, sizeof(a->dispatch));
+		for (size_t i = 0; i < todo.n && !a->failed; i++)
+			dispatch_one(a, &todo.cmds[i]);
+		fsm_out_free(&todo);
+	}
+	return 0;
+}
+
+/* ---- sources ---- */
+
+static void on_signal(void *arg, int fd, uint32_t revents)
+{
+	struct agent *a = arg;
+	(void)revents;
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			logf_("SIGHUP: the configuration is read at start only for now");
+			continue;
+		}
+		logf_("%s: stopping (pods keep running)", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		a->stop = true;
+	}
+}
+
+static void manifest_doc(void *arg, const char *path, const char *json, size_t len)
+{
+	struct agent *a = arg;
+	struct fsm_pod_spec spec;
+	char err[256];
+	if (fsm_pod_decode(json, len, &spec, err, sizeof(err)) != 0) {
+		logf_("manifest %s: %s; not run", path, err);
+		return;
+	}
+	fsm_pod_spec_free(&spec);
+	struct fsm_event ev = {.kind = FSM_EV_FILE_POD};
+	ev.u.file_pod.path = path;
+	ev.u.file_pod.object = json;
+	ev.u.file_pod.object_len = len;
+	sink_event(a, &ev);
+}
+
+static void manifest_gone(void *arg, const char *path)
+{
+	struct fsm_event ev = {.kind = FSM_EV_FILE_POD};
+	ev.u.file_pod.path = path;
+	ev.u.file_pod.removed = true;
+	sink_event(arg, &ev);
+}
+
+static void manifest_error(void *arg, const char *file, const char *what)
+{
+	(void)arg;
+	logf_("manifest %s: %s; not run", file, what);
+}
+
+static void scan_manifests(struct agent *a)
+{
+	struct io_manifests_cb cb = {manifest_doc, manifest_gone, manifest_error, a};
+	int rc = io_manifests_scan(a->man, &cb);
+	if (rc != 0)
+		logf_("manifest directory %s: %s", a->cfg->manifest_dir, strerror(-rc));
+}
+
+static void on_manifests(void *arg, int fd, uint32_t revents)
+{
+	struct agent *a = arg;
+	(void)fd;
+	(void)revents;
+	if (io_manifests_changed(a->man))
+		scan_manifests(a);
+}
+
+static void on_relist(void *arg, uint64_t id)
+{
+	struct agent *a = arg;
+	(void)id;
+	if (a->exec != NULL)
+		fx_exec_relist(a->exec); /* -EBUSY: the last one still runs */
+	uint64_t period = a->cfg->relist_period_ms ? a->cfg->relist_period_ms : 1000;
+	io_timer_set(a->r, TIMER_RELIST, io_reactor_now_ms(a->r) + period, on_relist, a);
+}
+
+static void on_curl_done(void *arg, CURLMsg *msg)
+{
+	struct agent *a = arg;
+	if (a->cri != NULL && cri_client_owns(a->cri, msg->easy_handle))
+		cri_client_on_done(a->cri, msg);
+	else if (a->probe != NULL && fx_probe_owns(a->probe, msg->easy_handle))
+		fx_probe_on_done(a->probe, msg);
+}
+
+/* ---- start and stop ---- */
+
+static int runtime_open(struct agent *a)
+{
+	a->multi = curl_multi_init();
+	if (a->multi == NULL || io_curl_attach(a->r, a->multi, on_curl_done, a, &a->glue) != 0) {
+		logf_("cannot set up libcurl");
+		return -1;
+	}
+	if (a->cfg->runtime_endpoint == NULL)
+		return 0;
+	int rc = cri_client_new(&a->cri, a->cfg->runtime_endpoint, a->multi);
+	if (rc != 0) {
+		logf_("container runtime %s: %s", a->cfg->runtime_endpoint, cri_strerror(rc));
+		return -1;
+	}
+	struct fx_exec_config xc = {.reactor = a->r, .cgroup_parent = a->cfg->cgroup_parent};
+	rc = fx_exec_new(&a->exec, a->cri, &xc, sink_of(a));
+	if (rc == 0)
+		rc = fx_probe_new(&a->probe, a->r, a->multi, a->cri, sink_of(a));
+	if (rc != 0) {
+		logf_("cannot start the executors: %s", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void agent_free(struct agent *a)
+{
+	/* Order: the CRI client's calls end before the executors that own them. */
+	if (a->cri != NULL)
+		cri_client_free(a->cri);
+	fx_probe_free(a->probe);
+	fx_exec_free(a->exec);
+	if (a->glue != NULL)
+		io_curl_detach(a->glue);
+	if (a->multi != NULL)
+		curl_multi_cleanup(a->multi);
+	for (size_t i = 0; i < a->ntimers; i++) {
+		free(a->timers[i]->key);
+		free(a->timers[i]);
+	}
+	free(a->timers);
+	for (size_t i = 0; i < a->nshown; i++) {
+		free(a->shown_uid[i]);
+		free(a->shown_line[i]);
+	}
+	free(a->shown_uid);
+	free(a->shown_line);
+	io_manifests_close(a->man);
+	if (a->sfd >= 0)
+		close(a->sfd);
+	io_reactor_free(a->r);
+	jnl_batch_free(a->batch);
+	fsm_out_free(&a->fold_out);
+	fsm_out_free(&a->dispatch);
+	fsm_state_free(&a->s);
+}
+
+int agent_run(struct jnl *j, const struct agent_config *cfg)
+{
+	struct agent a = {.cfg = cfg, .j = j, .sfd = -1};
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int result = 1;
+
+	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
+	struct replay_stats st;
+	struct jnl_damage d = {0};
+	int rc = replay_state(j, true, &a.s, &st, &d);
+	if (rc != 0) {
+		logf_("replay of %s failed: %s", cfg->journal_dir, d.what[0] ? d.what : jnl_strerror(rc));
+		fsm_state_free(&a.s);
+		return 1;
+	}
+	uint64_t replay_ms = clock_ms(CLOCK_MONOTONIC) - t0;
+	if (io_reactor_new(&a.r, 256) != 0 || jnl_batch_new(j, &a.batch) != 0) {
+		logf_("cannot start the event loop");
+		goto out;
+	}
+	/* The event clock continues from the journal's floor, plus the wall-clock
+	 * time that passed while the daemon was down (never backwards). */
+	uint64_t floor = jnl_tip_ts_ms(j), last_wall = jnl_tip_wall_ms(j), wall = clock_ms(CLOCK_REALTIME);
+	a.base_ts_ms = floor + (last_wall != 0 && wall > last_wall ? wall - last_wall : 0);
+	io_reactor_run_once(a.r, 0); /* one turn to read the clock */
+	a.mono_at_base_ms = io_reactor_now_ms(a.r);
+
+	a.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (a.sfd < 0 || io_poll_add(a.r, a.sfd, POLLIN, on_signal, &a) != 0) {
+		logf_("cannot watch signals");
+		goto out;
+	}
+	if (runtime_open(&a) != 0)
+		goto out;
+
+	/* The configuration, when it changed (quiet when healthy). */
+	size_t cfg_len = strlen(cfg->config_json);
+	if (a.s.node_config == NULL || a.s.node_config_len != cfg_len ||
+	    memcmp(a.s.node_config, cfg->config_json, cfg_len) != 0) {
+		struct fsm_event ev = {.kind = FSM_EV_NODE_CONFIG};
+		ev.u.node_config.config = cfg->config_json;
+		ev.u.node_config.config_len = cfg_len;
+		sink_event(&a, &ev);
+	}
+	/* Reconcile (contract 5): what was in flight is issued again with its ids;
+	 * the executors find what is already done by its labels. */
+	struct fsm_out pending = {0};
+	if (fsm_pending(&a.s, &pending) == 0)
+		for (size_t i = 0; i < pending.n; i++)
+			copy_command(&a.dispatch, &pending.cmds[i]);
+	size_t npending = pending.n;
+	fsm_out_free(&pending);
+	if (cfg->manifest_dir != NULL) {
+		rc = io_manifests_open(&a.man, cfg->manifest_dir);
+		if (rc != 0) {
+			logf_("manifest directory %s: %s", cfg->manifest_dir, strerror(-rc));
+			goto out;
+		}
+		io_poll_add(a.r, io_manifests_fd(a.man), POLLIN, on_manifests, &a);
+		scan_manifests(&a);
+		/* Static pods whose file went away while the daemon was down. */
+		for (size_t i = 0; i < a.s.npods; i++) {
+			const struct fsm_pod *p = a.s.pods[i];
+			if (!p->spec.is_static || p->remove_when_stopped || access(p->source, F_OK) == 0)
+				continue;
+			const char *hash = strchr(p->source, '#');
+			char file[4096];
+			snprintf(file, sizeof(file), "%.*s", hash ? (int)(hash - p->source) : (int)strlen(p->source),
+				 p->source);
+			if (access(file, F_OK) != 0)
+				manifest_gone(&a, p->source);
+		}
+	}
+	if (a.exec != NULL)
+		on_relist(&a, TIMER_RELIST);
+	if (commit_and_dispatch(&a) != 0 || a.failed)
+		goto out;
+	logf_("journal %s: seq %llu..%llu, state at seq %llu (snapshot %llu + %llu folded in %llu ms), "
+	      "%zu pods, %zu commands re-issued",
+	      cfg->journal_dir, (unsigned long long)jnl_base_seq(j), (unsigned long long)jnl_tip_seq(j),
+	      (unsigned long long)a.s.last_seq, (unsigned long long)st.snapshot_seq,
+	      (unsigned long long)st.folded, (unsigned long long)replay_ms, a.s.npods, npending);
+	logf_("ready");
+
+	while (!a.stop && !a.failed && !cfg->once) {
+		a.turn_events = 0;
+		rc = io_reactor_run_once(a.r, jnl_batch_count(a.batch) > 0 ? 100 : -1);
+		if (rc < 0 && rc != -EINTR) {
+			logf_("event loop: %s", strerror(-rc));
+			break;
+		}
+		if (commit_and_dispatch(&a) != 0) {
+			/* Disk full: wait and try again; nothing runs meanwhile. */
+			continue;
+		}
+	}
+	if (a.failed)
+		goto out;
+	/* Let what was dispatched last finish its turn, then a snapshot at the tip
+	 * makes the next start fold nothing. */
+	commit_and_dispatch(&a);
+	if (a.s.last_seq == jnl_tip_seq(j) && a.s.last_seq > st.snapshot_seq) {
+		rc = jnl_snapshot_put(j, &a.s);
+		if (rc != 0)
+			logf_("snapshot at seq %llu failed: %s", (unsigned long long)a.s.last_seq,
+			      jnl_strerror(rc));
+	}
+	result = 0;
+out:
+	agent_free(&a);
+	return result;
+}
