@@ -332,12 +332,31 @@ static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 /* The runtime holds a new container for this slot: the previous one's end
  * becomes lastState (convertToAPIContainerStatuses: the newest container is the
  * state, the one before it the lastState). */
-static void ctr_created(struct fsm_ctr *c)
+static void ctr_created(struct fold *f, struct fsm_pod *p, size_t i)
 {
-	if (c->term.set) {
-		c->last_term = c->term;
-		memset(&c->term, 0, sizeof(c->term));
+	struct fsm_ctr *c = &p->ctrs[i];
+	if (!c->term.set)
+		return;
+	/* The container before the previous one goes: the kubelet's garbage
+	 * collector keeps one dead container per container of a pod
+	 * (MaxPerPodContainer), for `kubectl logs --previous`. */
+	if (c->last_term.set && c->last_term.id[0] != '\0' &&
+	    strcmp(c->last_term.id, c->term.id) != 0) {
+		struct fsm_command *cmd =
+			fold_cmd(f, FSM_CMD_CRI_REMOVE_CONTAINER, p->spec.uid, "gc/%s/%s/%s",
+				 p->spec.uid, cspec(p, i)->name, c->last_term.id);
+		if (cmd != NULL) {
+			cmd->container = fold_str(f, cspec(p, i)->name, strlen(cspec(p, i)->name));
+			struct fsm_buf b = FSM_BUF_INIT;
+			fsm_buf_puts(&b, "{\"id\":");
+			fsm_buf_json_str(&b, c->last_term.id);
+			fsm_buf_putc(&b, '}');
+			set_body(f, cmd, &b);
+			fsm_buf_free(&b);
+		}
 	}
+	c->last_term = c->term;
+	memset(&c->term, 0, sizeof(c->term));
 }
 
 /* Begins a new attempt of container i: its image, then create and start. */
@@ -1269,7 +1288,7 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 	/* Completions the machines do not wait on (probes started or stopped,
 	 * containers removed, statuses sent) change nothing: no sync. */
 	if (strncmp(verb, "probe-", 6) == 0 || strcmp(verb, "remove") == 0 ||
-	    strcmp(verb, "status") == 0)
+	    strcmp(verb, "status") == 0 || strcmp(verb, "gc") == 0)
 		return;
 	if (strcmp(verb, "sandbox") == 0) {
 		a = (uint32_t)strtoul(rest, NULL, 10);
@@ -1339,7 +1358,7 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 			if (c->stage != FSM_CS_CREATING)
 				return;
 			if (e->ok) {
-				ctr_created(c);
+				ctr_created(f, p, (size_t)i);
 				c->attempt = a;
 				c->ever_started = true;
 				COPY(c->id, e->result);
@@ -1463,7 +1482,7 @@ void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri
 		if (c->stage != FSM_CS_CREATING && c->stage != FSM_CS_WAITING &&
 		    c->stage != FSM_CS_EXITED)
 			return;
-		ctr_created(c);
+		ctr_created(f, p, (size_t)i);
 		c->attempt = o->attempt;
 		c->ever_started = true;
 		COPY(c->id, o->id);
