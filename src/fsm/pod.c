@@ -1512,6 +1512,12 @@ void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri
 		}
 		break;
 	case FSM_CONTAINER_CREATED:
+		/* Adopted after its create's answer was lost (or failed on the way
+		 * back though the runtime made it): it still has to be started. */
+		if (!current && c->stage == FSM_CS_STARTING && p->stage == FSM_PS_ACTIVE &&
+		    p->sb_stage == FSM_SB_READY)
+			ctr_emit_start(f, p, (size_t)i);
+		break;
 	case FSM_CONTAINER_NONE:
 		break;
 	}
