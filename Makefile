@@ -123,6 +123,7 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory -s all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
+	@for b in bench/*.sh; do bash $$b || exit 1; done
 
 run:
 	@scripts/deps.sh run

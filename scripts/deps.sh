@@ -14,7 +14,7 @@ extra=()
 case "${1:-build}" in
 build) ;;
 test) extra=(lmdb-utils util-linux python3 jq "${runtime[@]}") ;;
-bench) extra=(lmdb-utils util-linux python3) ;;
+bench) extra=(lmdb-utils util-linux python3 "${runtime[@]}") ;;
 run) extra=(lmdb-utils procps "${runtime[@]}") ;;
 runtime) extra=("${runtime[@]}") ;;
 *) echo "deps.sh: unknown target '$1' (want build, test, run, bench or runtime)" >&2; exit 2 ;;
