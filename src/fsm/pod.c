@@ -1309,8 +1309,15 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 		if (p->sb_stage == FSM_SB_STOPPING)
 			p->sb_stage = FSM_SB_STOPPED;
 	} else if (strcmp(verb, "rmsb") == 0) {
-		if (p->sb_stage == FSM_SB_REMOVING)
-			p->sb_stage = FSM_SB_NONE;
+		if (p->sb_stage != FSM_SB_REMOVING)
+			return;
+		if (!e->ok && e->error_class != FSM_ERR_NOT_FOUND) {
+			/* Not removed: try again (with its containers) after the pod
+			 * worker's retry period, rather than leak the sandbox. */
+			timer_arm(f, p, "rmsb", NULL, f->now + f->s->cfg.sync_retry_ms);
+			return;
+		}
+		p->sb_stage = FSM_SB_NONE;
 		return; /* node.c drops the pod when nothing is left */
 	} else {
 		int i = parse_ctr_ref(p, rest, &a);
@@ -1454,6 +1461,10 @@ void pod_on_timer(struct fold *f, struct fsm_pod *p, const char *what, const cha
 		}
 	} else if (strcmp(what, "sync") == 0) {
 		p->sb_retry_after_ts_ms = 0;
+	} else if (strcmp(what, "rmsb") == 0) {
+		if (p->stage == FSM_PS_REMOVING && p->sb_stage == FSM_SB_REMOVING)
+			pod_remove_runtime(f, p);
+		return;
 	} else if (rest != NULL && rest[0] != '\0') {
 		int i = ctr_by_name(p, rest);
 		if (i < 0)
