@@ -472,7 +472,7 @@ static int decode_metadata(struct dec *d, struct json_object *meta, struct fsm_p
 		char q[QUOTE_BUF_BYTES];
 		if (!parse_rfc3339_ms(ts, &ms))
 			return fail_at(d, "deletionTimestamp",
-			               "%s is not an RFC 3339 time (\"2024-01-02T03:04:05Z\")",
+			               "%s is not an RFC 3339 timestamp, such as \"2024-01-02T03:04:05Z\"",
 			               quote(q, ts));
 		if (ms < 0)
 			return fail_at(d, "deletionTimestamp", "%s is before 1970", quote(q, ts));
