@@ -177,7 +177,19 @@ static int config_json(const struct flags *f, char *buf, size_t len)
 	if (name == NULL) {
 		if (gethostname(host, sizeof(host) - 1) != 0)
 			snprintf(host, sizeof(host), "localhost");
+		/* The kubelet lower-cases the host name it uses as the node name. */
+		for (char *c = host; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
 		name = host;
+	}
+	/* A node name is a DNS subdomain: lower-case letters, digits, '-' and '.'
+	 * (which also keeps it safe to write into JSON as it is). */
+	size_t k = strlen(name);
+	if (k == 0 || k > 253 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-.") != k) {
+		logf_("node name \"%s\" is not a DNS subdomain (lower-case letters, digits, '-', '.')",
+		      name);
+		return -1;
 	}
 	int n = snprintf(buf, len, "{\"nodeName\":\"%s\"}", name);
 	return n > 0 && (size_t)n < len ? n : -1;
@@ -197,10 +209,8 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	char cfg[512];
-	if (config_json(&f, cfg, sizeof(cfg)) < 0) {
-		logf_("the node name is too long");
+	if (config_json(&f, cfg, sizeof(cfg)) < 0)
 		return 2;
-	}
 	struct jnl *j = NULL;
 	if (open_journal(&f, &j) != 0)
 		return 1;
