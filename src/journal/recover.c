@@ -157,7 +157,6 @@ static int recover_log(struct recover_ctx *x)
 	struct fsm_arena arena = FSM_ARENA_INIT;
 	bool keeping = true;
 	uint64_t expect = x->nm.base_seq, prev = x->nm.base_hash;
-	uint64_t last_seen = 0;
 	MDB_val k, v;
 	int g;
 	for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
@@ -165,7 +164,6 @@ static int recover_log(struct recover_ctx *x)
 		if (k.mv_size != 8)
 			continue;
 		uint64_t seq = jnl_key_seq(&k);
-		last_seen = seq;
 		if (keeping) {
 			uint64_t h, s2, p2;
 			struct jnl_entry e;
@@ -212,7 +210,7 @@ static int recover_log(struct recover_ctx *x)
 	}
 	fsm_arena_free(&arena);
 	if (rc == 0 && g != MDB_NOTFOUND) {
-		/* The tree itself is damaged past last_seen: what the cursor cannot reach
+		/* The tree itself is damaged past the last key read: what the cursor cannot reach
 		 * is lost with the pages that held it. Name it. */
 		if (keeping) {
 			x->rep->aside_first = expect;
@@ -221,7 +219,6 @@ static int recover_log(struct recover_ctx *x)
 				       jnl_strerror(jnl_rc(g)));
 		}
 		keeping = false;
-		(void)last_seen;
 	}
 	if (rc == 0 && keeping && x->om_ok && x->om.tip_seq > x->nm.tip_seq) {
 		x->rep->aside_first = x->nm.tip_seq + 1;
