@@ -1946,6 +1946,20 @@ static void create_result(struct op *op, const struct cri_result *r)
 	op_finish(op, true, FSM_ERR_NONE, c->container_id, NULL);
 }
 
+/* Reports the container as ContainerStatus saw it (when that call worked), then
+ * answers the command ok: the observation comes before the effect. */
+static void finish_with_status(struct op *op, const struct cri_result *r)
+{
+	if (is_ok(r)) {
+		const Runtime__V1__ContainerStatusResponse *s = (const void *)r->response;
+		if (s->status != NULL) {
+			struct ctr_obs o = obs_of_status(s->status);
+			emit_container(op->x, &o, 0);
+		}
+	}
+	op_finish(op, true, FSM_ERR_NONE, op->target, NULL);
+}
+
 static void start_result(struct op *op, const struct cri_result *r)
 {
 	struct fx_exec *x = op->x;
@@ -1979,14 +1993,7 @@ static void start_result(struct op *op, const struct cri_result *r)
 		op_submit(op);
 		return;
 	}
-	if (is_ok(r)) {
-		const Runtime__V1__ContainerStatusResponse *s = (const void *)r->response;
-		if (s->status != NULL) {
-			struct ctr_obs o = obs_of_status(s->status);
-			emit_container(x, &o, 0);
-		}
-	}
-	op_finish(op, true, FSM_ERR_NONE, op->target, NULL);
+	finish_with_status(op, r);
 }
 
 static void stop_result(struct op *op, const struct cri_result *r)
@@ -2008,14 +2015,7 @@ static void stop_result(struct op *op, const struct cri_result *r)
 	}
 	/* How it ended comes before the effect; a failed status leaves it to the fold's
 	 * default (killed at the end of the grace period). */
-	if (is_ok(r)) {
-		const Runtime__V1__ContainerStatusResponse *s = (const void *)r->response;
-		if (s->status != NULL) {
-			struct ctr_obs o = obs_of_status(s->status);
-			emit_container(x, &o, 0);
-		}
-	}
-	op_finish(op, true, FSM_ERR_NONE, op->target, NULL);
+	finish_with_status(op, r);
 }
 
 static void remove_result(struct op *op, const struct cri_result *r)
