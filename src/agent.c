@@ -58,6 +58,8 @@ struct agent {
 	struct io_reactor *r;
 	int sfd;
 	struct io_manifests *man;
+	char *manifest_dir; /* the static pod directory in use, or NULL */
+	char *fold_json;    /* the node.config last journaled by this run */
 	CURLM *multi;
 	struct io_curl *glue;
 	struct cri_client *cri;
@@ -378,6 +380,8 @@ static int commit_and_dispatch(struct agent *a)
 
 /* ---- sources ---- */
 
+static void reload(struct agent *a);
+
 static void on_signal(void *arg, int fd, uint32_t revents)
 {
 	struct agent *a = arg;
@@ -385,7 +389,7 @@ static void on_signal(void *arg, int fd, uint32_t revents)
 	struct signalfd_siginfo si;
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			logf_("SIGHUP: the configuration is read at start only for now");
+			reload(a);
 			continue;
 		}
 		logf_("%s: stopping (pods keep running)", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -429,7 +433,7 @@ static void scan_manifests(struct agent *a)
 	struct io_manifests_cb cb = {manifest_doc, manifest_gone, manifest_error, a};
 	int rc = io_manifests_scan(a->man, &cb);
 	if (rc != 0)
-		logf_("manifest directory %s: %s", a->cfg->manifest_dir, strerror(-rc));
+		logf_("manifest directory %s: %s", a->manifest_dir, strerror(-rc));
 }
 
 static void on_manifests(void *arg, int fd, uint32_t revents)
@@ -460,6 +464,143 @@ static void on_curl_done(void *arg, CURLMsg *msg)
 		fx_probe_on_done(a->probe, msg);
 }
 
+/* ---- configuration: at start and on SIGHUP ---- */
+
+/* Journals the fold's configuration when it differs from the fold's (quiet when
+ * healthy). */
+static void apply_node_config(struct agent *a, const char *json)
+{
+	size_t len = strlen(json);
+	if (a->s.node_config == NULL || a->s.node_config_len != len ||
+	    memcmp(a->s.node_config, json, len) != 0) {
+		struct fsm_event ev = {.kind = FSM_EV_NODE_CONFIG};
+		ev.u.node_config.config = json;
+		ev.u.node_config.config_len = len;
+		sink_event(a, &ev);
+	}
+	char *copy = strdup(json);
+	if (copy != NULL) {
+		free(a->fold_json);
+		a->fold_json = copy;
+	}
+}
+
+/* Whether a static pod's source (a file, or "file#i") is one of dir's files. */
+static bool source_in(const char *source, const char *dir)
+{
+	size_t n = dir ? strlen(dir) : 0;
+	return n > 0 && strncmp(source, dir, n) == 0 && source[n] == '/' && strchr(source + n + 1, '/') == NULL;
+}
+
+/* Static pods whose file is gone, or not of dir (NULL: no static pods), are
+ * removed: at start for what happened while the daemon was down, and when
+ * SIGHUP changes the directory. */
+static void drop_stale_static_pods(struct agent *a, const char *dir)
+{
+	/* Collected first: folding a removal may take the pod out of the table. */
+	char **gone = calloc(a->s.npods ? a->s.npods : 1, sizeof(*gone));
+	size_t n = 0;
+	if (gone == NULL) {
+		a->failed = 1;
+		logf_("out of memory");
+		return;
+	}
+	for (size_t i = 0; i < a->s.npods; i++) {
+		const struct fsm_pod *p = a->s.pods[i];
+		if (!p->spec.is_static || p->remove_when_stopped)
+			continue;
+		const char *hash = strchr(p->source, '#');
+		char file[4096];
+		snprintf(file, sizeof(file), "%.*s", hash ? (int)(hash - p->source) : (int)strlen(p->source),
+			 p->source);
+		if ((!source_in(file, dir) || access(file, F_OK) != 0) && (gone[n] = strdup(p->source)) != NULL)
+			n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		manifest_gone(a, gone[i]);
+		free(gone[i]);
+	}
+	free(gone);
+}
+
+/* Switches the static pod source to dir (NULL: none). If dir cannot be
+ * watched, nothing changes and -1 is returned. */
+static int use_manifest_dir(struct agent *a, const char *dir)
+{
+	struct io_manifests *man = NULL;
+	char *copy = NULL;
+	if (dir != NULL) {
+		int rc = io_manifests_open(&man, dir);
+		if (rc != 0) {
+			logf_("manifest directory %s: %s", dir, strerror(-rc));
+			return -1;
+		}
+		copy = strdup(dir);
+		if (copy == NULL || io_poll_add(a->r, io_manifests_fd(man), POLLIN, on_manifests, a) != 0) {
+			logf_("cannot watch the manifest directory %s", dir);
+			io_manifests_close(man);
+			free(copy);
+			return -1;
+		}
+	}
+	if (a->man != NULL) {
+		io_poll_del(a->r, io_manifests_fd(a->man));
+		io_manifests_close(a->man);
+	}
+	free(a->manifest_dir);
+	a->man = man;
+	a->manifest_dir = copy;
+	/* The pods of the files that are gone first, then the directory's. */
+	drop_stale_static_pods(a, dir);
+	if (a->man != NULL)
+		scan_manifests(a);
+	return 0;
+}
+
+static bool str_eq(const char *x, const char *y)
+{
+	return (x == NULL && y == NULL) || (x != NULL && y != NULL && strcmp(x, y) == 0);
+}
+
+/* SIGHUP: read the configuration again and apply what can change live. A bad
+ * file changes nothing. */
+static void reload(struct agent *a)
+{
+	if (a->cfg->reload == NULL) {
+		logf_("SIGHUP: no --config file to read again");
+		return;
+	}
+	struct ll_config next;
+	char err[512];
+	if (a->cfg->reload(a->cfg->reload_arg, &next, err, sizeof(err)) != 0) {
+		logf_("SIGHUP: %s; the configuration in use is kept", err);
+		return;
+	}
+	const struct ll_config *now = a->cfg->conf;
+	if (strcmp(next.node_name, now->node_name) != 0) {
+		logf_("SIGHUP: the node name cannot change while running (%s -> %s); the configuration "
+		      "in use is kept",
+		      now->node_name, next.node_name);
+		ll_config_free(&next);
+		return;
+	}
+	static const char *const later = "takes effect at the next start";
+	if (!str_eq(next.runtime_endpoint, now->runtime_endpoint))
+		logf_("SIGHUP: containerRuntimeEndpoint changed: %s", later);
+	if (!str_eq(next.cgroup_root, now->cgroup_root))
+		logf_("SIGHUP: cgroupRoot changed: %s", later);
+	if (!str_eq(next.kubeconfig, now->kubeconfig))
+		logf_("SIGHUP: the kubeconfig changed: %s", later);
+	apply_node_config(a, next.fold_json);
+	if (!str_eq(next.static_pod_path, a->manifest_dir)) {
+		logf_("SIGHUP: staticPodPath %s -> %s", a->manifest_dir ? a->manifest_dir : "(none)",
+		      next.static_pod_path ? next.static_pod_path : "(none)");
+		use_manifest_dir(a, next.static_pod_path);
+	}
+	logf_("SIGHUP: configuration read again");
+	ll_config_free(&next);
+}
+
 /* ---- start and stop ---- */
 
 static int runtime_open(struct agent *a)
@@ -469,14 +610,15 @@ static int runtime_open(struct agent *a)
 		logf_("cannot set up libcurl");
 		return -1;
 	}
-	if (a->cfg->runtime_endpoint == NULL)
+	const struct ll_config *conf = a->cfg->conf;
+	if (conf->runtime_endpoint == NULL)
 		return 0;
-	int rc = cri_client_new(&a->cri, a->cfg->runtime_endpoint, a->multi);
+	int rc = cri_client_new(&a->cri, conf->runtime_endpoint, a->multi);
 	if (rc != 0) {
-		logf_("container runtime %s: %s", a->cfg->runtime_endpoint, cri_strerror(rc));
+		logf_("container runtime %s: %s", conf->runtime_endpoint, cri_strerror(rc));
 		return -1;
 	}
-	struct fx_exec_config xc = {.reactor = a->r, .cgroup_parent = a->cfg->cgroup_parent};
+	struct fx_exec_config xc = {.reactor = a->r, .cgroup_parent = conf->cgroup_root};
 	rc = fx_exec_new(&a->exec, a->cri, &xc, sink_of(a));
 	if (rc == 0)
 		rc = fx_probe_new(&a->probe, a->r, a->multi, a->cri, sink_of(a));
@@ -510,6 +652,8 @@ static void agent_free(struct agent *a)
 	free(a->shown_uid);
 	free(a->shown_line);
 	io_manifests_close(a->man);
+	free(a->manifest_dir);
+	free(a->fold_json);
 	if (a->sfd >= 0)
 		close(a->sfd);
 	io_reactor_free(a->r);
@@ -560,15 +704,7 @@ int agent_run(struct jnl *j, const struct agent_config *cfg)
 	if (runtime_open(&a) != 0)
 		goto out;
 
-	/* The configuration, when it changed (quiet when healthy). */
-	size_t cfg_len = strlen(cfg->config_json);
-	if (a.s.node_config == NULL || a.s.node_config_len != cfg_len ||
-	    memcmp(a.s.node_config, cfg->config_json, cfg_len) != 0) {
-		struct fsm_event ev = {.kind = FSM_EV_NODE_CONFIG};
-		ev.u.node_config.config = cfg->config_json;
-		ev.u.node_config.config_len = cfg_len;
-		sink_event(&a, &ev);
-	}
+	apply_node_config(&a, cfg->conf->fold_json);
 	/* Reconcile (contract 5): what was in flight is issued again with its ids;
 	 * the executors find what is already done by its labels. */
 	struct fsm_out pending = {0};
@@ -577,27 +713,8 @@ int agent_run(struct jnl *j, const struct agent_config *cfg)
 			copy_command(&a.dispatch, &pending.cmds[i]);
 	size_t npending = pending.n;
 	fsm_out_free(&pending);
-	if (cfg->manifest_dir != NULL) {
-		rc = io_manifests_open(&a.man, cfg->manifest_dir);
-		if (rc != 0) {
-			logf_("manifest directory %s: %s", cfg->manifest_dir, strerror(-rc));
-			goto out;
-		}
-		io_poll_add(a.r, io_manifests_fd(a.man), POLLIN, on_manifests, &a);
-		scan_manifests(&a);
-		/* Static pods whose file went away while the daemon was down. */
-		for (size_t i = 0; i < a.s.npods; i++) {
-			const struct fsm_pod *p = a.s.pods[i];
-			if (!p->spec.is_static || p->remove_when_stopped || access(p->source, F_OK) == 0)
-				continue;
-			const char *hash = strchr(p->source, '#');
-			char file[4096];
-			snprintf(file, sizeof(file), "%.*s", hash ? (int)(hash - p->source) : (int)strlen(p->source),
-				 p->source);
-			if (access(file, F_OK) != 0)
-				manifest_gone(&a, p->source);
-		}
-	}
+	if (use_manifest_dir(&a, cfg->conf->static_pod_path) != 0)
+		goto out;
 	if (a.exec != NULL)
 		on_relist(&a, TIMER_RELIST);
 	if (commit_and_dispatch(&a) != 0 || a.failed)

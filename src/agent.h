@@ -19,14 +19,19 @@
 
 #include "fsm/fsm.h"
 #include "journal/journal.h"
+#include "config.h"
 
 struct agent_config {
 	const char *journal_dir;
-	const char *node_name;
-	const char *manifest_dir;     /* NULL: no static pods */
-	const char *runtime_endpoint; /* NULL: no runtime (the journal alone) */
-	const char *cgroup_parent;    /* NULL: the runtime's default */
-	const char *config_json;      /* the effective configuration (node.config) */
+	/* The effective configuration at start: static_pod_path (NULL: no static
+	 * pods), runtime_endpoint (NULL: the journal alone), cgroup_root, fold_json
+	 * (node.config). */
+	const struct ll_config *conf;
+	/* SIGHUP: the configuration built again (0), or -1 with err; NULL: SIGHUP
+	 * only logs. What can change live: the static pod directory and the fold's
+	 * node.config; the rest takes effect at the next start. */
+	int (*reload)(void *arg, struct ll_config *next, char *err, size_t err_len);
+	void *reload_arg;
 	uint64_t relist_period_ms;    /* 0: 1000 */
 	bool once;                    /* start, reconcile, report, stop */
 	bool show_pods;               /* print each pod's changes as they happen */

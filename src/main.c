@@ -22,15 +22,13 @@
 #include "fsm/fsm.h"
 #include "journal/journal.h"
 #include "agent.h"
+#include "config.h"
 
 #define DEFAULT_JOURNAL_DIR "/var/lib/ledgerlet/journal"
 
 struct flags {
 	const char *journal_dir;
-	const char *node_name;
-	const char *manifest_dir;
-	const char *runtime_endpoint;
-	const char *cgroup_parent;
+	struct ll_flags ll;
 	bool recover;
 	bool once; /* report and exit, without waiting for a signal */
 	bool show_pods;
@@ -41,10 +39,17 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ledgerlet [options]\n"
 		"  --journal-dir DIR     where the journal lives (default %s)\n"
+		"  --config FILE         a KubeletConfiguration (YAML or JSON); flags win over it;\n"
+		"                        SIGHUP reads it again\n"
 		"  --hostname-override N the node's name (default: the host name)\n"
 		"  --pod-manifest-path DIR      run the static pods of DIR (JSON or YAML)\n"
 		"  --container-runtime-endpoint unix:///PATH  the CRI runtime (containerd)\n"
 		"  --cgroup-parent PATH  the pods' cgroup parent (cgroupfs driver)\n"
+		"  --max-pods N          pods this node admits (default 110)\n"
+		"  --kubeconfig FILE     join the cluster of FILE's API server\n"
+		"  --node-labels k=v,... labels of the node, beside the kubelet's own\n"
+		"  --register-with-taints k=v:Effect,...  taints of the node\n"
+		"  --node-ip IP          the node's address (default: of the default route)\n"
 		"  --show-pods           print each pod's state changes as they happen\n"
 		"  --recover-journal     keep what verifies of a damaged journal, set the rest\n"
 		"                        aside under DIR/damaged-<ms>/, and start\n"
@@ -63,6 +68,12 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 		{"pod-manifest-path", required_argument, NULL, 'm'},
 		{"container-runtime-endpoint", required_argument, NULL, 'c'},
 		{"cgroup-parent", required_argument, NULL, 'g'},
+		{"config", required_argument, NULL, 'C'},
+		{"kubeconfig", required_argument, NULL, 'K'},
+		{"node-labels", required_argument, NULL, 'L'},
+		{"register-with-taints", required_argument, NULL, 'T'},
+		{"node-ip", required_argument, NULL, 'I'},
+		{"max-pods", required_argument, NULL, 'P'},
 		{"show-pods", no_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -75,7 +86,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 			f->journal_dir = optarg;
 			break;
 		case 'n':
-			f->node_name = optarg;
+			f->ll.node_name = optarg;
 			break;
 		case 'r':
 			f->recover = true;
@@ -84,14 +95,39 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 			f->once = true;
 			break;
 		case 'm':
-			f->manifest_dir = optarg;
+			f->ll.manifest_dir = optarg;
 			break;
 		case 'c':
-			f->runtime_endpoint = optarg;
+			f->ll.runtime_endpoint = optarg;
 			break;
 		case 'g':
-			f->cgroup_parent = optarg;
+			f->ll.cgroup_parent = optarg;
 			break;
+		case 'C':
+			f->ll.config_path = optarg;
+			break;
+		case 'K':
+			f->ll.kubeconfig = optarg;
+			break;
+		case 'L':
+			f->ll.node_labels = optarg;
+			break;
+		case 'T':
+			f->ll.taints = optarg;
+			break;
+		case 'I':
+			f->ll.node_ip = optarg;
+			break;
+		case 'P': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 10000) {
+				fprintf(stderr, "ledgerlet: --max-pods: \"%s\" is not a number 1..10000\n", optarg);
+				return -1;
+			}
+			f->ll.max_pods = (int32_t)v;
+			break;
+		}
 		case 's':
 			f->show_pods = true;
 			break;
@@ -169,30 +205,17 @@ static int open_journal(const struct flags *f, struct jnl **j)
 	return rc;
 }
 
-/* The effective configuration, as the fold reads it. */
-static int config_json(const struct flags *f, char *buf, size_t len)
+static void config_warn(void *arg, const char *line)
 {
-	char host[256] = "";
-	const char *name = f->node_name;
-	if (name == NULL) {
-		if (gethostname(host, sizeof(host) - 1) != 0)
-			snprintf(host, sizeof(host), "localhost");
-		/* The kubelet lower-cases the host name it uses as the node name. */
-		for (char *c = host; *c; c++)
-			if (*c >= 'A' && *c <= 'Z')
-				*c = (char)(*c - 'A' + 'a');
-		name = host;
-	}
-	/* A node name is a DNS subdomain: lower-case letters, digits, '-' and '.'
-	 * (which also keeps it safe to write into JSON as it is). */
-	size_t k = strlen(name);
-	if (k == 0 || k > 253 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-.") != k) {
-		logf_("node name \"%s\" is not a DNS subdomain (lower-case letters, digits, '-', '.')",
-		      name);
-		return -1;
-	}
-	int n = snprintf(buf, len, "{\"nodeName\":\"%s\"}", name);
-	return n > 0 && (size_t)n < len ? n : -1;
+	(void)arg;
+	logf_("%s", line);
+}
+
+/* SIGHUP: the same flags over the file as it is now. */
+static int config_reload(void *arg, struct ll_config *next, char *err, size_t err_len)
+{
+	const struct flags *f = arg;
+	return ll_config_load(&f->ll, next, config_warn, NULL, err, err_len);
 }
 
 int main(int argc, char **argv)
@@ -208,23 +231,28 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
-	char cfg[512];
-	if (config_json(&f, cfg, sizeof(cfg)) < 0)
+	struct ll_config conf;
+	char err[512];
+	if (ll_config_load(&f.ll, &conf, config_warn, NULL, err, sizeof(err)) != 0) {
+		logf_("%s", err);
 		return 2;
+	}
 	struct jnl *j = NULL;
-	if (open_journal(&f, &j) != 0)
+	if (open_journal(&f, &j) != 0) {
+		ll_config_free(&conf);
 		return 1;
+	}
 	struct agent_config ac = {
 		.journal_dir = f.journal_dir,
-		.manifest_dir = f.manifest_dir,
-		.runtime_endpoint = f.runtime_endpoint,
-		.cgroup_parent = f.cgroup_parent,
-		.config_json = cfg,
+		.conf = &conf,
 		.once = f.once,
 		.show_pods = f.show_pods,
+		.reload = f.ll.config_path != NULL ? config_reload : NULL,
+		.reload_arg = &f,
 	};
 	int rc = agent_run(j, &ac);
 	jnl_close(j);
+	ll_config_free(&conf);
 	logf_("stopped");
 	return rc;
 }
