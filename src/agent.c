@@ -618,7 +618,8 @@ static int runtime_open(struct agent *a)
 		logf_("container runtime %s: %s", conf->runtime_endpoint, cri_strerror(rc));
 		return -1;
 	}
-	struct fx_exec_config xc = {.reactor = a->r, .cgroup_parent = conf->cgroup_root};
+	struct fx_exec_config xc = {.reactor = a->r, .cgroup_parent = conf->cgroup_root,
+				     .node_name = conf->node_name};
 	rc = fx_exec_new(&a->exec, a->cri, &xc, sink_of(a));
 	if (rc == 0)
 		rc = fx_probe_new(&a->probe, a->r, a->multi, a->cri, sink_of(a));

@@ -21,7 +21,10 @@
 #include "fsm/command.h"
 #include "fsm/event.h"
 
-#define FX_LABEL_MANAGED "io.ledgerlet.managed"  /* "true" on all we create */
+/* On all we create: the name of the node whose ledgerlet made it. A relist sees
+ * only its own node's objects, so ledgerlets of other node names sharing a
+ * runtime (tests, benchmarks) never take each other's pods for orphans. */
+#define FX_LABEL_MANAGED "io.ledgerlet.managed"
 #define FX_LABEL_CMD "io.ledgerlet.cmd"          /* the id of the command that created it */
 #define FX_LABEL_POD_UID "io.kubernetes.pod.uid" /* the kubelet's labels, kept for tools */
 #define FX_LABEL_POD_NAME "io.kubernetes.pod.name"

@@ -202,6 +202,7 @@ struct fx_exec {
 	struct fx_sink sink;
 	char *log_root;
 	char *cgroup_parent;
+	char *node_name; /* FX_LABEL_MANAGED's value */
 	char **dns_servers;
 	size_t n_dns_servers;
 	char **dns_searches;
@@ -1219,7 +1220,7 @@ static int sb_msg_build(struct sb_msg *m, const struct fx_exec *x, const struct 
 	m->md.attempt = op->sb_attempt;
 
 	size_t n = 0;
-	sb_label(m, &n, FX_LABEL_MANAGED, "true");
+	sb_label(m, &n, FX_LABEL_MANAGED, x->node_name);
 	if (cmd_id != NULL)
 		sb_label(m, &n, FX_LABEL_CMD, cmd_id);
 	sb_label(m, &n, FX_LABEL_POD_UID, op->pod.uid);
@@ -1367,7 +1368,7 @@ static int cc_msg_build(struct cc_msg *m, const struct op *op)
 	m->image.user_specified_image = s->image;
 
 	size_t n = 0;
-	cc_label(m, &n, FX_LABEL_MANAGED, "true");
+	cc_label(m, &n, FX_LABEL_MANAGED, op->x->node_name);
 	cc_label(m, &n, FX_LABEL_CMD, op->cmd_id);
 	cc_label(m, &n, FX_LABEL_POD_UID, op->pod.uid);
 	cc_label(m, &n, FX_LABEL_POD_NAME, op->pod.name);
@@ -1628,8 +1629,8 @@ static int op_issue(struct op *op)
 		return call_container_status(op, op->target);
 	case OP_RELIST:
 		if (op->step == 0)
-			return call_list_sandboxes(op, FX_LABEL_MANAGED, "true");
-		return call_list_containers(op, FX_LABEL_MANAGED, "true", NULL);
+			return call_list_sandboxes(op, FX_LABEL_MANAGED, op->x->node_name);
+		return call_list_containers(op, FX_LABEL_MANAGED, op->x->node_name, NULL);
 	case OP_RELIST_STATUS:
 		return issue_relist_status(op);
 	}
@@ -2791,6 +2792,7 @@ int fx_exec_new(struct fx_exec **out, struct cri_client *cri, const struct fx_ex
 	}
 	if (cfg->cgroup_parent != NULL && cfg->cgroup_parent[0] != '\0')
 		x->cgroup_parent = strdup(cfg->cgroup_parent);
+	x->node_name = strdup(cfg->node_name != NULL && cfg->node_name[0] != '\0' ? cfg->node_name : "true");
 	x->calls_max = cfg->calls_max ? cfg->calls_max : FX_EXEC_CALLS_MAX;
 	/* The client's own bound is shared with its other users: stay under it. */
 	if (x->calls_max > CRI_CALLS_MAX)
@@ -2799,7 +2801,7 @@ int fx_exec_new(struct fx_exec **out, struct cri_client *cri, const struct fx_ex
 	x->n_dns_servers = cfg->n_dns_servers;
 	x->n_dns_searches = cfg->n_dns_searches;
 	int rc = 0;
-	if (x->log_root == NULL || (cfg->cgroup_parent != NULL && cfg->cgroup_parent[0] != '\0' &&
+	if (x->log_root == NULL || x->node_name == NULL || (cfg->cgroup_parent != NULL && cfg->cgroup_parent[0] != '\0' &&
 	                            x->cgroup_parent == NULL))
 		rc = -ENOMEM;
 	if (rc == 0)
@@ -2842,6 +2844,7 @@ void fx_exec_free(struct fx_exec *x)
 	free(x->known);
 	free(x->log_root);
 	free(x->cgroup_parent);
+	free(x->node_name);
 	strv_free(x->dns_servers, x->n_dns_servers);
 	strv_free(x->dns_searches, x->n_dns_searches);
 	free(x);

@@ -39,7 +39,7 @@
  * {"container_id": "..", "command": ["..", ..]} with the command's timeout_s.
  *
  * Relist (fx_exec_relist): ListPodSandbox and ListContainers of what is ours
- * (FX_LABEL_MANAGED=true), status calls for what changed, and cri.sandbox /
+ * (FX_LABEL_MANAGED=<node name>), status calls for what changed, and cri.sandbox /
  * cri.container events only for what changed since it was last reported — by a
  * relist or by a command (contract 10: a relist identical to the last one writes
  * nothing). The first relist after fx_exec_new reports everything. A container
@@ -102,6 +102,9 @@ struct fx_exec_config {
 	 * NULL or "": none is sent and containerd uses its own default, /k8s.io/<id>.
 	 */
 	const char *cgroup_parent;
+	/* The node's name: the value of FX_LABEL_MANAGED on all we create, and what
+	 * a relist looks for. NULL or "": "true". */
+	const char *node_name;
 	/*
 	 * DNS for pod-network sandboxes (the kubelet's clusterDNS and search path).
 	 * None: no DNSConfig is sent, and containerd copies the host's resolv.conf.
