@@ -49,7 +49,7 @@ BENCH_BIN    := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 .PHONY: all deps run test bench clean format purity stop
 .SECONDARY:
 
-all: $(B)/ledgerlet $(B)/journal-replay
+all: $(B)/ledgerlet $(B)/journal-replay $(B)/llt-cri
 
 deps:
 	@scripts/deps.sh build
@@ -94,6 +94,8 @@ $(B)/asan/libledgerlet.a: $(LIB_OBJ_SAN)
 $(B)/ledgerlet: $(B)/obj/src/main.o $(B)/libledgerlet.a
 	$(CC) -o $@ $^ $(LDLIBS)
 $(B)/journal-replay: $(B)/obj/tools/journal-replay.o $(B)/libledgerlet.a
+	$(CC) -o $@ $^ $(LDLIBS)
+$(B)/llt-cri: $(B)/obj/tools/llt-cri.o $(B)/libledgerlet.a
 	$(CC) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TEST_OBJ) $(B)/libledgerlet.a

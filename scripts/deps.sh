@@ -13,7 +13,7 @@ runtime=(containerd runc containernetworking-plugins docker-registry busybox-sta
 extra=()
 case "${1:-build}" in
 build) ;;
-test) extra=(lmdb-utils util-linux python3 jq "${runtime[@]}") ;;
+test) extra=(lmdb-utils util-linux python3 jq openssl "${runtime[@]}") ;;
 bench) extra=(lmdb-utils util-linux python3 "${runtime[@]}") ;;
 run) extra=(lmdb-utils procps "${runtime[@]}") ;;
 runtime) extra=("${runtime[@]}") ;;
