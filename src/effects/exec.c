@@ -173,6 +173,9 @@ struct op {
 	int exec_status;   /* gRPC status of ExecSync */
 	char *exec_detail; /* the error (go-style) */
 	char *exec_output; /* stdout + stderr */
+	/* start: StartContainer's failure, kept while the container's status is read */
+	char *start_error;
+	enum fsm_error_class start_class;
 
 	/* outcome (deferred ops) */
 	bool ok;
@@ -978,6 +981,7 @@ static void op_free(struct op *op)
 	free(op->log_path);
 	free(op->exec_detail);
 	free(op->exec_output);
+	free(op->start_error);
 	free(op->error);
 	free(op->result);
 	free(op);
@@ -1986,12 +1990,39 @@ static void start_result(struct op *op, const struct cri_result *r)
 		return;
 	}
 	if (op->step == 1) {
+		if (!is_ok(r) && r->grpc_status != CRI_GRPC_NOT_FOUND) {
+			/* The failure may not be the runtime's answer (a response cut before
+			 * its grpc-status, a deadline): the container may have started all
+			 * the same. Look after acting, as before: if it runs or ran, the
+			 * start succeeded, and the fold must not begin another attempt. */
+			op->start_error = strdup(nz(r->message));
+			op->start_class = class_of(r->error_class);
+			op->step = 3;
+			op_submit(op);
+			return;
+		}
 		if (!is_ok(r)) {
 			fail_with(op, r);
 			return;
 		}
 		op->step = 2;
 		op_submit(op);
+		return;
+	}
+	if (op->step == 3) {
+		const Runtime__V1__ContainerStatusResponse *s =
+		        is_ok(r) ? (const void *)r->response : NULL;
+		const Runtime__V1__ContainerStatus *st = s != NULL ? s->status : NULL;
+		if (st != NULL && (st->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING ||
+		                   (st->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED &&
+		                    st->started_at > 0))) {
+			struct ctr_obs o = obs_of_status(st);
+			emit_container(x, &o, 0);
+			op_finish(op, true, FSM_ERR_NONE, op->target, NULL);
+			return;
+		}
+		op_finish(op, false, op->start_class, NULL, "%s",
+		          op->start_error != NULL ? op->start_error : "StartContainer failed");
 		return;
 	}
 	finish_with_status(op, r);
