@@ -6,7 +6,12 @@
 # off, a missing image backs off, a changed manifest replaces its pod and a removed
 # one leaves nothing, bad manifests are named in the log and do not stop the others,
 # kill -9 at random moments neither duplicates nor restarts anything, and a
-# container that ignores SIGTERM is killed when its grace period ends.
+# container that ignores SIGTERM is killed when its grace period ends. Probes of each
+# kind (httpGet to busybox httpd, tcpSocket to nc, exec) on the pod's IP: passing ones
+# make the pod Ready, a failing readiness probe makes it NotReady without a restart,
+# a failing liveness probe restarts the container. A 10 MiB manifest and a symbolic
+# link loop, there at the start or written while it runs, are named in the log and
+# not run.
 # Prints "pass e2e/static/NAME" / "fail e2e/static/NAME: why" lines; "# ..." lines
 # are timings and notes. Needs root. Holds the runtime test lock shared; leaves the
 # runtime running.
@@ -50,6 +55,7 @@ cleanup() {
 		wait_until 20 no_e2e_tasks
 		stop_ll
 	fi
+	[ -z "${LEDGERLET_E2E_KEEP_JOURNAL:-}" ] || cp -a "$J" "$LEDGERLET_E2E_KEEP_JOURNAL"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -113,7 +119,11 @@ t=$(ms)
 if ! out=$(timeout 120 scripts/runtime.sh start 2>&1 7>&- && timeout 180 scripts/images.sh 2>&1 7>&-); then
 	for n in web_pod_runs_and_is_ready init_container_completes_first crash_loop_backs_off \
 		missing_image_backs_off changed_manifest_replaces_and_removed_manifest_cleans \
-		bad_manifests_are_named survives_kill9 grace_period_kills_sigterm_ignorer; do
+		bad_manifests_are_named big_and_looping_manifests_not_run survives_kill9 \
+		grace_period_kills_sigterm_ignorer probes_pass_make_pod_ready \
+		readiness_fail_httpget_not_ready_no_restart readiness_fail_tcpsocket_not_ready_no_restart \
+		readiness_fail_exec_not_ready_no_restart liveness_fail_httpget_restarts \
+		liveness_fail_tcpsocket_restarts liveness_fail_exec_restarts; do
 		fail $n "the runtime did not start: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
 	done
 	exit 0
@@ -159,6 +169,71 @@ pod chg 1 "  containers:
   - name: app
     image: $IMG
     command: [\"/bin/sh\", \"-c\", \"echo v1; $LOOP\"]" >"$M/chg.yaml"
+# probes of each kind, on the pod's IP; the test turns each on and off from inside the
+# container (ctr tasks exec): the files /www/ready and /www/live that httpd serves,
+# /tmp/r-off and /tmp/l-off that stop the nc listeners, /tmp/ready and /tmp/live.
+# Timeouts of 3 s and two failures to NotReady: a loaded machine (an ExecSync can take
+# more than the default 1 s) must not fail a probe the test did not break.
+sed "s|@IMG@|$IMG|" >"$M/probes.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: probes
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: @IMG@
+    command: ["/bin/sh", "-c", "mkdir -p /www; echo ok > /www/ready; echo ok > /www/live; exec /bin/httpd -f -p 8080 -h /www"]
+    readinessProbe:
+      httpGet: {path: /ready, port: 8080}
+      periodSeconds: 1
+      timeoutSeconds: 3
+      failureThreshold: 2
+    livenessProbe:
+      httpGet: {path: /live, port: 8080}
+      periodSeconds: 1
+      timeoutSeconds: 3
+      failureThreshold: 3
+  - name: tcp
+    image: @IMG@
+    command:
+    - /bin/sh
+    - -c
+    - |
+      trap 'exit 0' TERM
+      r= l=
+      while true; do
+        if [ -f /tmp/r-off ]; then [ -z "$r" ] || { kill $r; r=; }
+        elif [ -z "$r" ]; then /bin/nc -ll -p 9090 -e /bin/true & r=$!; fi
+        if [ -f /tmp/l-off ]; then [ -z "$l" ] || { kill $l; l=; }
+        elif [ -z "$l" ]; then /bin/nc -ll -p 9091 -e /bin/true & l=$!; fi
+        sleep 0.2
+      done
+    readinessProbe:
+      tcpSocket: {port: 9090}
+      periodSeconds: 1
+      timeoutSeconds: 3
+      failureThreshold: 2
+    livenessProbe:
+      tcpSocket: {port: 9091}
+      periodSeconds: 1
+      timeoutSeconds: 3
+      failureThreshold: 3
+  - name: exec
+    image: @IMG@
+    command: ["/bin/sh", "-c", "touch /tmp/ready /tmp/live; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    readinessProbe:
+      exec: {command: ["/bin/test", "-f", "/tmp/ready"]}
+      periodSeconds: 1
+      timeoutSeconds: 3
+      failureThreshold: 2
+    livenessProbe:
+      exec: {command: ["/bin/test", "-f", "/tmp/live"]}
+      periodSeconds: 1
+      timeoutSeconds: 3
+      failureThreshold: 3
+EOF
 # the bad ones
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n  spec: : :\n' >"$M/bad-yaml.yaml"
 printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: deploy\nspec:\n  replicas: 1\n' >"$M/deploy.yaml"
@@ -230,6 +305,132 @@ fi
 nope_uid=$(uid_of nope)
 rm -f "$M/nope.yaml"
 
+# ---- 4b. probes of each kind: exec, httpGet, tcpSocket ----
+nexec=0
+# pexec <container> <shell command>: runs it in that container of the probes pod
+pexec() {
+	local id
+	id=$(cfield probes "$1" containerID)
+	id=${id#containerd://}
+	[ -n "$id" ] || return 1
+	nexec=$((nexec + 1))
+	ctr_ tasks exec --exec-id "e2e-probe-$nexec-$$" "$id" /bin/sh -c "$2" >/dev/null 2>&1
+}
+pod_ready() { [ "$(jqp probes '.conditions[] | select(.type == "Ready") | .status')" = True ]; }
+cready() { [ "$(cfield probes "$1" ready)" = true ]; }
+all_ready() {
+	refresh && [ "$(jqp probes .phase)" = Running ] && pod_ready && cready web && cready tcp && cready exec
+}
+probe_status() { jqp probes '[.conditions[] | "\(.type)=\(.status)"] + [.containerStatuses[] | "\(.name): \(.state | keys[0]) ready=\(.ready) restarts=\(.restartCount)"] | join(", ")'; }
+t=$(ms)
+probes_ok=0
+if wait_until 30 all_ready; then
+	ip=$(jqp probes .podIP)
+	net=${LEDGERLET_POD_SUBNET%.*/*} # 10.244.77.0/24 -> 10.244.77 (the bridge's /24)
+	if [[ "$ip" == "$net".* ]]; then
+		pass probes_pass_make_pod_ready
+		probes_ok=1
+	else
+		fail probes_pass_make_pod_ready "Ready, but its podIP '$ip' is not on the test bridge ($LEDGERLET_POD_SUBNET)"
+	fi
+	note "probes pod Ready on $ip ($(($(ms) - t0)) ms after the start)"
+else
+	fail probes_pass_make_pod_ready "not Ready after 30 s: $(probe_status)"
+fi
+
+# readiness_case <test> <container> <command that fails its readiness> <command that mends it>
+readiness_case() {
+	local n=$1 c=$2 id0 rc0 t dt why="" o
+	if [ $probes_ok = 0 ]; then fail "$n" "the probes pod never got Ready"; return; fi
+	refresh
+	id0=$(cfield probes "$c" containerID)
+	rc0=$(cfield probes "$c" restartCount)
+	if ! pexec "$c" "$3"; then fail "$n" "cannot exec in $c ($id0)"; return; fi
+	t=$(ms)
+	if ! wait_until 15 eval 'refresh && ! cready '"$c"' && ! pod_ready'; then
+		fail "$n" "still Ready 15 s after its readiness probe began to fail: $(probe_status)"
+		pexec "$c" "$4"
+		wait_until 15 all_ready
+		return
+	fi
+	dt=$(($(ms) - t))
+	# NotReady, and so it stays while the probe fails: running, not restarted, the
+	# other containers ready
+	sleep 2
+	refresh
+	cready "$c" && why+=" ready again while its probe fails;"
+	pod_ready && why+=" the pod is Ready while a container is not;"
+	[ "$(cstate probes "$c")" = running ] || why+=" $c is '$(cstate probes "$c")', not running;"
+	[ "$(cfield probes "$c" containerID)" = "$id0" ] || why+=" restarted: container $id0 -> $(cfield probes "$c" containerID);"
+	[ "$(cfield probes "$c" restartCount)" = "$rc0" ] || why+=" restartCount $rc0 -> $(cfield probes "$c" restartCount);"
+	for o in web tcp exec; do
+		[ "$o" = "$c" ] || cready "$o" || why+=" $o is not ready either;"
+	done
+	pexec "$c" "$4" || why+=" cannot exec in $c to mend it;"
+	t=$(ms)
+	if wait_until 15 all_ready; then
+		note "$n: NotReady $dt ms after the probe began to fail, Ready $(($(ms) - t)) ms after it passed again"
+		[ "$(cfield probes "$c" containerID)" = "$id0" ] || why+=" restarted on the way back: $(cfield probes "$c" containerID);"
+	else
+		why+=" not Ready 15 s after the probe passed again: $(probe_status);"
+	fi
+	if [ -z "$why" ]; then pass "$n"; else fail "$n" "${why# }"; fi
+}
+readiness_case readiness_fail_httpget_not_ready_no_restart web 'rm /www/ready' 'echo ok > /www/ready'
+readiness_case readiness_fail_tcpsocket_not_ready_no_restart tcp 'touch /tmp/r-off' 'rm /tmp/r-off'
+readiness_case readiness_fail_exec_not_ready_no_restart exec 'rm /tmp/ready' 'touch /tmp/ready'
+
+# liveness: the three fail at once; each container is restarted once, with the one
+# killed as its lastState, and the pod is Ready again (the new containers pass)
+if [ $probes_ok = 0 ]; then
+	for k in httpget tcpsocket exec; do fail liveness_fail_${k}_restarts "the probes pod never got Ready"; done
+else
+	declare -A lid0 lrc0
+	refresh
+	for c in web tcp exec; do
+		lid0[$c]=$(cfield probes $c containerID)
+		lrc0[$c]=$(cfield probes $c restartCount)
+	done
+	pexec web 'rm /www/live'
+	pexec tcp 'touch /tmp/l-off'
+	pexec exec 'rm /tmp/live'
+	t=$(ms)
+	restarted() {
+		[ "$(cfield probes "$1" containerID)" != "${lid0[$1]}" ] && [ "$(cstate probes "$1")" = running ] &&
+			[ "$(cfield probes "$1" restartCount)" -gt "${lrc0[$1]}" ] 2>/dev/null
+	}
+	wait_until 45 eval 'all_ready && restarted web && restarted tcp && restarted exec'
+	note "liveness: restarted and Ready again after $(($(ms) - t)) ms"
+	tl=$("$replay" "$J" --timeline --pod "default/probes-$NODE" 2>&1)
+	for c in web tcp exec; do
+		case $c in web) k=httpget ;; tcp) k=tcpsocket ;; exec) k=exec ;; esac
+		why=""
+		rc=$(cfield probes $c restartCount)
+		[ "$rc" = $((lrc0[$c] + 1)) ] 2>/dev/null || why+=" restartCount '$rc', was ${lrc0[$c]} (want one restart);"
+		[ "$(cstate probes $c)" = running ] || why+=" state '$(cstate probes $c)';"
+		cready $c || why+=" not ready;"
+		last=$(cfield probes $c 'lastState.terminated | "\(.containerID) \(.reason) \(.exitCode)"')
+		[ "${last%% *}" = "${lid0[$c]}" ] || why+=" lastState.terminated is of '${last%% *}', not of the killed ${lid0[$c]};"
+		reason=$(cut -d' ' -f2 <<<"$last")
+		[ -n "$reason" ] && [ "$reason" != null ] || why+=" lastState has no reason ('$last');"
+		# the journal says why: a liveness probe's result stopped it (the event that
+		# decided probe.stop of its liveness probe and cri.stop_container, same attempt)
+		awk -v c="$c" -v a="${lrc0[$c]}" '
+			/^[0-9][0-9][0-9][0-9]-/ { probe = ($0 ~ / probe  /); pl = 0; next }
+			probe && index($0, "probe.stop probe-liveness/") && index($0, "/" c "/" a) { pl = 1 }
+			pl && index($0, "cri.stop_container stop/") && index($0, "/" c "/" a " ") { found = 1 }
+			END { exit !found }' <<<"$tl" ||
+			why+=" the journal's timeline has no liveness result that stopped $c attempt ${lrc0[$c]};"
+		if [ -z "$why" ]; then
+			pass liveness_fail_${k}_restarts
+			note "$c: lastState.terminated reason $reason, exit code ${last##* }"
+		else
+			fail liveness_fail_${k}_restarts "${why# } status: $(probe_status)"
+		fi
+	done
+fi
+rm -f "$M/probes.yaml"
+
 # ---- 5. a changed manifest replaces its pod; a removed one leaves nothing ----
 t=$(ms)
 refresh
@@ -284,6 +485,45 @@ else check_bad loop-b.yaml 'loop|symbolic|too many levels'; fi
 refresh
 if [ -z "$bad" ] && is_ready web && [ "$(jqp sleeper .phase)" = Running ]; then pass bad_manifests_are_named
 else fail bad_manifests_are_named "${bad:-the good pods do not run: web '$(jqp web .phase)', sleeper '$(jqp sleeper .phase)'}"; fi
+
+# ---- 6b. a 10 MiB manifest and symbolic link loops: named and not run, whether
+# there at the start (big.yaml, loop-a/b) or written while ledgerlet runs ----
+{ pod lbig 1 "  containers:
+  - name: a
+    image: $IMG
+    command: [\"/bin/sh\", \"-c\", \"$LOOP\"]"; yes '# padding padding padding padding padding padding padding padding' | head -c 10485760; } >"$M/.late-big.tmp"
+mv "$M/.late-big.tmp" "$M/late-big.yaml" # whole: a half-written file is another test
+ln -s late-self.yaml "$M/late-self.yaml"
+ln -s late-loop-b.yaml "$M/late-loop-a.yaml"
+ln -s late-loop-a.yaml "$M/late-loop-b.yaml"
+bad=""
+# named <file> <regexp>: a log line names the file and says the problem
+named() { grep -F "$M/$1" "$LOG" | grep -qiE "$2"; }
+if ! wait_until 10 eval 'named late-big.yaml "bytes|size|large|limit" && named late-self.yaml "loop|symbolic" && named late-loop-b.yaml "loop|symbolic"'; then
+	for f in late-big.yaml late-self.yaml late-loop-b.yaml; do
+		named $f 'bytes|size|large|limit|loop|symbolic' ||
+			bad+=" $f: no log line names it with its problem ($(grep -F "$M/$f" "$LOG" | tail -n 1));"
+	done
+fi
+for f in late-big.yaml late-self.yaml late-loop-a.yaml late-loop-b.yaml; do
+	note "$f: $(grep -F "$M/$f" "$LOG" | tail -n 1)"
+done
+sleep 1
+refresh
+for p in big lbig; do
+	[ -z "$(uid_of $p)" ] || bad+=" pod $p-$NODE is in the status;"
+	[ -z "$(ctr_ containers ls -q "labels.\"io.kubernetes.pod.name\"==$p-$NODE" 2>/dev/null)" ] ||
+		bad+=" the runtime has containers of $p-$NODE;"
+done
+n=$(jq -s 'length' "$tmp/st" 2>/dev/null)
+# the good pods run on
+for p in web initapp crash sleeper; do [ -n "$(uid_of $p)" ] || bad+=" pod $p is not in the status;"; done
+is_ready web || bad+=" web is not Ready;"
+[ "$(jqp sleeper .phase)" = Running ] || bad+=" sleeper is '$(jqp sleeper .phase)';"
+[ "$(cstate initapp app)" = running ] || bad+=" initapp/app is '$(cstate initapp app)';"
+if [ -z "$bad" ]; then pass big_and_looping_manifests_not_run
+else fail big_and_looping_manifests_not_run "${bad# } ($n pods in the status)"; fi
+rm -f "$M"/late-*.yaml
 rm -f "$M"/bad-yaml.yaml "$M"/deploy.yaml "$M"/nocont.yaml "$M"/dup.yaml "$M"/big.yaml "$M"/loop-*.yaml
 
 # ---- 7. kill -9 at random moments ----
@@ -346,7 +586,19 @@ if wait_until 30 eval 'refresh && [ "$(cstate stubborn app)" = running ]' &&
 	sleep 1
 	t=$(ms)
 	rm -f "$M/stubborn.yaml"
-	if wait_until 15 eval '! running_tasks | grep -qx "$cid"'; then
+	# stopped: the runtime answers, and says so (a ctr that failed under load must not
+	# read as "not running")
+	stopped() {
+		local st
+		if [ -x build/llt-cri ]; then
+			st=$(build/llt-cri containers --prefix stubborn- 2>/dev/null) || return 1
+			[ "$(awk -v c="$cid" '$1 == c { print $2 }' <<<"$st")" != CONTAINER_RUNNING ]
+		else
+			st=$(ctr_ tasks ls 2>/dev/null) || return 1
+			! awk '$3 == "RUNNING" { print $1 }' <<<"$st" | grep -qx "$cid"
+		fi
+	}
+	if wait_until 15 stopped; then
 		dt=$(($(ms) - t))
 		note "SIGTERM ignorer stopped ${dt} ms after its manifest went"
 		if [ $dt -ge 2500 ] && [ $dt -le 8000 ]; then pass grace_period_kills_sigterm_ignorer
@@ -367,3 +619,4 @@ stop_ll
 [ $nfail -eq 0 ] || tail -n 40 "$LOG" | sed 's/^/#   | /'
 [ -z "${LEDGERLET_E2E_KEEP_LOG:-}" ] || cp "$LOG" "$LEDGERLET_E2E_KEEP_LOG"
 note "whole suite $(($(ms) - t0)) ms"
+[ $nfail -eq 0 ]
