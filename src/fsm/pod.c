@@ -656,10 +656,17 @@ static bool should_restart(const struct fsm_pod *p, size_t i)
 
 static void sb_emit_run(struct fold *f, struct fsm_pod *p);
 
+static void stale_add(struct fsm_pod *p, const char *ctr, const char *id, uint32_t attempt,
+		      bool live);
+
 static void sb_run(struct fold *f, struct fsm_pod *p)
 {
-	if (p->sb_ever_created)
+	if (p->sb_ever_created) {
+		/* The dead sandbox it replaces is removed (the kubelet's garbage
+		 * collector keeps only the newest sandbox of a pod). */
+		stale_add(p, NULL, p->sb_id, p->sb_attempt, false);
 		p->sb_attempt++;
+	}
 	p->sb_stage = FSM_SB_CREATING;
 	p->sb_id[0] = '\0';
 	p->sb_ip[0] = '\0';
@@ -718,29 +725,144 @@ static void sb_stop(struct fold *f, struct fsm_pod *p)
 	}
 }
 
-/* Removes the pod's containers and its sandbox from the runtime. */
-static void pod_remove_runtime(struct fold *f, struct fsm_pod *p)
+/* ---- objects of the pod that are not its current ones ---- */
+
+/* Remembers a runtime object of the pod that is not its current one (see
+ * struct fsm_stale): it is stopped when live, then removed. */
+static void stale_add(struct fsm_pod *p, const char *ctr, const char *id, uint32_t attempt,
+		      bool live)
 {
-	p->stage = FSM_PS_REMOVING;
-	for (size_t i = 0; i < p->spec.ncontainers; i++) {
-		struct fsm_ctr *c = &p->ctrs[i];
-		if (!c->ever_started || c->id[0] == '\0')
-			continue; /* never made, or already removed */
-		struct fsm_command *cmd =
-			ctr_cmd(f, p, i, FSM_CMD_CRI_REMOVE_CONTAINER, "remove", c->attempt);
-		if (cmd != NULL) {
-			struct fsm_buf b = FSM_BUF_INIT;
-			fsm_buf_puts(&b, "{\"id\":");
-			fsm_buf_json_str(&b, c->id);
-			fsm_buf_putc(&b, '}');
-			set_body(f, cmd, &b);
-			fsm_buf_free(&b);
-		}
-	}
-	if (!p->sb_ever_created) {
-		p->sb_stage = FSM_SB_NONE;
+	if (id == NULL || id[0] == '\0')
+		return;
+	for (uint32_t k = 0; k < p->nstale; k++) {
+		struct fsm_stale *o = &p->stale[k];
+		if (strcmp(o->id, id) != 0)
+			continue;
+		if (live && o->step == FSM_STALE_TODO)
+			o->live = true;
 		return;
 	}
+	if (p->nstale >= FSM_STALE_MAX)
+		return; /* bounded: the sandbox's removal takes its containers */
+	struct fsm_stale *o = &p->stale[p->nstale++];
+	memset(o, 0, sizeof(*o));
+	COPY(o->id, id);
+	COPY(o->ctr, ctr != NULL ? ctr : "");
+	o->attempt = attempt;
+	o->live = live;
+	o->step = FSM_STALE_TODO;
+}
+
+static int stale_find(const struct fsm_pod *p, bool sandbox, const char *id)
+{
+	for (uint32_t k = 0; k < p->nstale; k++)
+		if ((p->stale[k].ctr[0] == '\0') == sandbox && strcmp(p->stale[k].id, id) == 0)
+			return (int)k;
+	return -1;
+}
+
+static void stale_drop(struct fsm_pod *p, uint32_t k)
+{
+	memmove(&p->stale[k], &p->stale[k + 1], (p->nstale - k - 1) * sizeof(p->stale[0]));
+	p->nstale--;
+	memset(&p->stale[p->nstale], 0, sizeof(p->stale[0]));
+}
+
+static bool stale_ctrs_left(const struct fsm_pod *p)
+{
+	for (uint32_t k = 0; k < p->nstale; k++)
+		if (p->stale[k].ctr[0] != '\0')
+			return true;
+	return false;
+}
+
+static void stale_emit(struct fold *f, struct fsm_pod *p, struct fsm_stale *o)
+{
+	bool sb = o->ctr[0] == '\0';
+	enum fsm_cmd_kind kind;
+	const char *verb;
+	if (o->live) {
+		kind = sb ? FSM_CMD_CRI_STOP_SANDBOX : FSM_CMD_CRI_STOP_CONTAINER;
+		verb = sb ? "gcstopsb" : "gcstop";
+		o->step = FSM_STALE_STOPPING;
+	} else {
+		kind = sb ? FSM_CMD_CRI_REMOVE_SANDBOX : FSM_CMD_CRI_REMOVE_CONTAINER;
+		verb = sb ? "gcsb" : "gcrm";
+		o->step = FSM_STALE_REMOVING;
+	}
+	struct fsm_command *cmd =
+		sb ? fold_cmd(f, kind, p->spec.uid, "%s/%s/%s", verb, p->spec.uid, o->id)
+		   : fold_cmd(f, kind, p->spec.uid, "%s/%s/%s/%s", verb, p->spec.uid, o->ctr, o->id);
+	if (cmd == NULL)
+		return;
+	if (sb) {
+		cmd->attempt = o->attempt;
+	} else {
+		cmd->container = fold_str(f, o->ctr, strlen(o->ctr));
+		if (kind == FSM_CMD_CRI_STOP_CONTAINER) {
+			int64_t grace = pod_grace_s(p);
+			cmd->timeout_s = (uint32_t)(grace < GRACE_S_MIN ? GRACE_S_MIN : grace);
+		}
+	}
+	struct fsm_buf b = FSM_BUF_INIT;
+	fsm_buf_puts(&b, "{\"id\":");
+	fsm_buf_json_str(&b, o->id);
+	fsm_buf_putc(&b, '}');
+	set_body(f, cmd, &b);
+	fsm_buf_free(&b);
+}
+
+/* Issues what the stale objects wait for: containers first; a sandbox once no
+ * container of the pod is being removed (removing both at once makes the
+ * runtime refuse one: "container is already in removing state"). */
+static void stale_issue(struct fold *f, struct fsm_pod *p)
+{
+	bool ctrs_left = stale_ctrs_left(p) || p->rm_waiting > 0;
+	for (uint32_t k = 0; k < p->nstale; k++) {
+		struct fsm_stale *o = &p->stale[k];
+		if (o->step != FSM_STALE_TODO || o->retry_ts_ms > f->now)
+			continue;
+		/* A sandbox that is still ready is stopped at once (the stop
+		 * takes its containers); its removal waits for its containers. */
+		if (o->ctr[0] == '\0' && !o->live && ctrs_left)
+			continue;
+		stale_emit(f, p, o);
+	}
+}
+
+/* The answer to a gcstopsb/, gcsb/, gcstop/ or gcrm/ command (rest: the
+ * sandbox's id, or "<container>/<id>"); a sandbox's stopsb/ of an older
+ * attempt (sb_attempt_answer). */
+static void stale_on_effect(struct fold *f, struct fsm_pod *p, bool sandbox, bool stop,
+			    const char *id)
+{
+	const struct fsm_ev_effect *e = &f->ev->u.effect;
+	int k = stale_find(p, sandbox, id);
+	if (k < 0)
+		return;
+	struct fsm_stale *o = &p->stale[k];
+	if (o->step != (stop ? FSM_STALE_STOPPING : FSM_STALE_REMOVING))
+		return;
+	if (e->ok || e->error_class == FSM_ERR_NOT_FOUND) {
+		if (stop && e->ok) {
+			o->live = false;
+			o->step = FSM_STALE_TODO;
+			o->retry_ts_ms = 0;
+		} else {
+			stale_drop(p, (uint32_t)k);
+		}
+		return;
+	}
+	/* Not done: again after the pod worker's retry period. */
+	o->step = FSM_STALE_TODO;
+	o->retry_ts_ms = f->now + f->s->cfg.sync_retry_ms;
+	timer_arm(f, p, "gc", NULL, o->retry_ts_ms);
+}
+
+/* ---- removal ---- */
+
+static void pod_remove_current_sandbox(struct fold *f, struct fsm_pod *p)
+{
 	p->sb_stage = FSM_SB_REMOVING;
 	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_CRI_REMOVE_SANDBOX, p->spec.uid, "rmsb/%s/%u",
 					   p->spec.uid, p->sb_attempt);
@@ -753,6 +875,51 @@ static void pod_remove_runtime(struct fold *f, struct fsm_pod *p)
 		set_body(f, cmd, &b);
 		fsm_buf_free(&b);
 	}
+}
+
+/* FSM_PS_REMOVING: the stale objects, then the sandbox once every container
+ * removal has answered (the kubelet removes the containers, then the sandbox). */
+static void pod_removing_step(struct fold *f, struct fsm_pod *p)
+{
+	stale_issue(f, p);
+	if (p->sb_stage == FSM_SB_NONE || p->sb_stage == FSM_SB_REMOVING)
+		return;
+	if (p->rm_waiting > 0 || stale_ctrs_left(p))
+		return;
+	pod_remove_current_sandbox(f, p);
+}
+
+/* Removes the pod's containers and then its sandbox from the runtime, with
+ * every older object of the pod it knows of. */
+static void pod_remove_runtime(struct fold *f, struct fsm_pod *p)
+{
+	p->stage = FSM_PS_REMOVING;
+	p->rm_waiting = 0;
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		struct fsm_ctr *c = &p->ctrs[i];
+		if (!c->ever_started || c->id[0] == '\0')
+			continue; /* never made, or already removed */
+		/* The dead container kept for `kubectl logs --previous` goes too. */
+		if (c->last_term.set && c->last_term.id[0] != '\0' &&
+		    strcmp(c->last_term.id, c->id) != 0)
+			stale_add(p, cspec(p, i)->name, c->last_term.id, c->attempt, false);
+		struct fsm_command *cmd =
+			ctr_cmd(f, p, i, FSM_CMD_CRI_REMOVE_CONTAINER, "remove", c->attempt);
+		if (cmd != NULL) {
+			p->rm_waiting++;
+			struct fsm_buf b = FSM_BUF_INIT;
+			fsm_buf_puts(&b, "{\"id\":");
+			fsm_buf_json_str(&b, c->id);
+			fsm_buf_putc(&b, '}');
+			set_body(f, cmd, &b);
+			fsm_buf_free(&b);
+		}
+	}
+	if (!p->sb_ever_created)
+		p->sb_stage = FSM_SB_NONE;
+	else
+		p->sb_stage = FSM_SB_STOPPED; /* removed once its containers are */
+	pod_removing_step(f, p);
 }
 
 /* ---- reporting ---- */
@@ -1120,6 +1287,10 @@ void pod_sync(struct fold *f, struct fsm_pod *p)
 		sync_terminating(f, p);
 	if (p->stage == FSM_PS_TERMINATED && p->remove_when_stopped)
 		pod_remove_runtime(f, p);
+	if (p->stage == FSM_PS_REMOVING)
+		pod_removing_step(f, p);
+	else if (p->nstale > 0)
+		stale_issue(f, p);
 	pod_report(f, p);
 }
 
@@ -1287,9 +1458,38 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 	uint32_t a = 0;
 	/* Completions the machines do not wait on (probes started or stopped,
 	 * containers removed, statuses sent) change nothing: no sync. */
-	if (strncmp(verb, "probe-", 6) == 0 || strcmp(verb, "remove") == 0 ||
-	    strcmp(verb, "status") == 0 || strcmp(verb, "gc") == 0)
+	if (strncmp(verb, "probe-", 6) == 0 || strcmp(verb, "status") == 0 ||
+	    strcmp(verb, "gc") == 0)
 		return;
+	if (strcmp(verb, "remove") == 0) {
+		/* The pod's removal waits for its containers' before the sandbox's. */
+		if (p->stage != FSM_PS_REMOVING || p->rm_waiting == 0)
+			return;
+		int i = parse_ctr_ref(p, rest, &a);
+		if (i < 0 || a != p->ctrs[i].attempt)
+			return;
+		if (!e->ok && e->error_class != FSM_ERR_NOT_FOUND) {
+			/* Not removed: again, with the rest, after the retry period. */
+			timer_arm(f, p, "rmsb", NULL, f->now + f->s->cfg.sync_retry_ms);
+			return;
+		}
+		p->rm_waiting--;
+		pod_sync(f, p);
+		return;
+	}
+	if (strcmp(verb, "gcstopsb") == 0 || strcmp(verb, "gcsb") == 0) {
+		stale_on_effect(f, p, true, verb[2] == 's', rest);
+		pod_sync(f, p);
+		return;
+	}
+	if (strcmp(verb, "gcstop") == 0 || strcmp(verb, "gcrm") == 0) {
+		const char *id = strchr(rest, '/');
+		if (id == NULL)
+			return;
+		stale_on_effect(f, p, false, verb[2] == 's', id + 1);
+		pod_sync(f, p);
+		return;
+	}
 	if (strcmp(verb, "sandbox") == 0) {
 		a = (uint32_t)strtoul(rest, NULL, 10);
 		if (a != p->sb_attempt || p->sb_stage != FSM_SB_CREATING)
@@ -1462,7 +1662,7 @@ void pod_on_timer(struct fold *f, struct fsm_pod *p, const char *what, const cha
 	} else if (strcmp(what, "sync") == 0) {
 		p->sb_retry_after_ts_ms = 0;
 	} else if (strcmp(what, "rmsb") == 0) {
-		if (p->stage == FSM_PS_REMOVING && p->sb_stage == FSM_SB_REMOVING)
+		if (p->stage == FSM_PS_REMOVING && p->sb_stage != FSM_SB_NONE)
 			pod_remove_runtime(f, p);
 		return;
 	} else if (rest != NULL && rest[0] != '\0') {
@@ -1484,8 +1684,19 @@ void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri
 	if (i < 0)
 		return;
 	struct fsm_ctr *c = &p->ctrs[i];
-	if (c->ever_started && o->attempt < c->attempt)
-		return; /* an older container of this slot */
+	/* An older container of this slot: older than the current attempt, or
+	 * than the one being created. The kubelet keeps only the newest: one
+	 * still there, created or running (a start whose failure was not one, a
+	 * create whose answer was lost), is stopped and removed. */
+	if (c->ever_started &&
+	    (o->attempt < c->attempt || (o->attempt == c->attempt && c->stage == FSM_CS_CREATING))) {
+		if (o->state != FSM_CONTAINER_RUNNING && o->state != FSM_CONTAINER_CREATED)
+			return;
+		stale_add(p, cspec(p, (size_t)i)->name, o->id, o->attempt,
+			  o->state == FSM_CONTAINER_RUNNING);
+		pod_sync(f, p);
+		return;
+	}
 	bool current = c->ever_started && o->attempt == c->attempt;
 	if (!current) {
 		/* A container we created but whose completion we never saw (a crash
@@ -1537,9 +1748,24 @@ void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri
 
 void pod_on_sandbox(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri_sandbox *o)
 {
-	if (o->attempt < p->sb_attempt)
+	if (o->attempt < p->sb_attempt) {
+		/* A sandbox a newer one superseded: removed (stopped first if
+		 * ready), as the kubelet's garbage collector does. */
+		if (o->id[0] != '\0' && strcmp(o->id, p->sb_id) != 0) {
+			stale_add(p, NULL, o->id, o->attempt, o->state == FSM_SANDBOX_READY);
+			pod_sync(f, p);
+		}
 		return;
-	if (o->attempt > p->sb_attempt || (!p->sb_ever_created && p->sb_stage == FSM_SB_CREATING)) {
+	}
+	/* Ours though its run's answer was lost or failed (the runtime keeps
+	 * the name of a sandbox it made: "name is reserved for ..."): adopted. */
+	if (o->attempt > p->sb_attempt ||
+	    (!p->sb_ever_created && (p->sb_stage == FSM_SB_CREATING ||
+				     (p->sb_stage == FSM_SB_NONE && p->stage == FSM_PS_ACTIVE)))) {
+		if (p->sb_ever_created && p->sb_id[0] != '\0' && strcmp(p->sb_id, o->id) != 0)
+			stale_add(p, NULL, p->sb_id, p->sb_attempt, p->sb_stage == FSM_SB_READY);
+		if (o->id[0] != '\0')
+			COPY(p->sb_id, o->id); /* its id even when it is seen dead */
 		p->sb_attempt = o->attempt;
 		p->sb_ever_created = true;
 		if (p->sb_stage == FSM_SB_CREATING || p->sb_stage == FSM_SB_NONE)

@@ -178,6 +178,25 @@ struct fsm_cond_state {
 	uint64_t transition_wall_ms; /* lastTransitionTime */
 };
 
+/* A runtime object of the pod that is not its current one (a superseded
+ * sandbox, a container of an older or lost attempt): the kubelet's garbage
+ * collector keeps only the newest, so the fold stops (when live) and removes
+ * it, and the pod leaves the node only once all are gone. */
+#define FSM_STALE_MAX 8
+enum fsm_stale_step {
+	FSM_STALE_TODO = 0,     /* nothing in flight; retry_ts_ms says when */
+	FSM_STALE_STOPPING = 1, /* a stop in flight */
+	FSM_STALE_REMOVING = 2, /* a remove in flight */
+};
+struct fsm_stale {
+	char id[FSM_ID_BYTES]; /* the runtime's id */
+	char ctr[64];          /* the container's name; "" for a sandbox */
+	uint32_t attempt;      /* sandbox: its attempt (its stopsb/ answer) */
+	bool live;             /* ready or running: stopped before it is removed */
+	enum fsm_stale_step step;
+	uint64_t retry_ts_ms;
+};
+
 struct fsm_pod {
 	struct fsm_pod_spec spec;
 	char *source;        /* "api", or the manifest's path */
@@ -205,6 +224,9 @@ struct fsm_pod {
 	int64_t kill_grace_s;
 	struct fsm_cond_state conds[FSM_CONDS];
 	struct fsm_ctr *ctrs; /* spec.ncontainers entries, init containers first */
+	struct fsm_stale stale[FSM_STALE_MAX];
+	uint32_t nstale;
+	uint32_t rm_waiting; /* FSM_PS_REMOVING: container removals not yet answered */
 	/* What was last reported: the status is sent only when it changes. */
 	uint64_t status_hash;
 	uint32_t status_version;

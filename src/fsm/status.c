@@ -1202,7 +1202,26 @@ static void dump_pod(struct w *w, const struct fsm_pod *p)
 			w_raw(w, ",");
 		dump_ctr(w, p->spec.containers[i].name, &p->ctrs[i]);
 	}
-	w_raw(w, "],\"status_hash\":");
+	w_raw(w, "],\"stale\":[");
+	for (uint32_t k = 0; k < p->nstale && k < FSM_STALE_MAX; k++) {
+		const struct fsm_stale *o = &p->stale[k];
+		w_raw(w, k == 0 ? "{\"id\":" : ",{\"id\":");
+		W_ARR(w, o->id);
+		w_raw(w, ",\"ctr\":");
+		W_ARR(w, o->ctr);
+		w_raw(w, ",\"attempt\":");
+		w_u64(w, o->attempt);
+		w_raw(w, ",\"live\":");
+		w_bool(w, o->live);
+		w_raw(w, ",\"step\":");
+		w_u64(w, (uint64_t)o->step);
+		w_raw(w, ",\"retry_ts_ms\":");
+		w_u64(w, o->retry_ts_ms);
+		w_raw(w, "}");
+	}
+	w_raw(w, "],\"rm_waiting\":");
+	w_u64(w, p->rm_waiting);
+	w_raw(w, ",\"status_hash\":");
 	w_hex(w, p->status_hash);
 	w_raw(w, ",\"status_version\":");
 	w_u64(w, p->status_version);

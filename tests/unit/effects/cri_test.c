@@ -12,6 +12,8 @@
  * The runtime tests print "# cri <Method> <ms>" lines with each call's time.
  */
 #include "effects/cri.h"
+#include "io/curl_glue.h"
+#include "io/reactor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1681,6 +1683,77 @@ TEST(runtime_sixteen_calls_share_one_connection)
 	curl_multi_cleanup(multi);
 }
 
+static void glue_done(void *arg, CURLMsg *msg)
+{
+	cri_client_on_done(arg, msg);
+}
+
+/*
+ * The daemon's way: the reactor and the multi_socket glue, not multi_perform. Bursts
+ * of concurrent calls with answers of several sizes on one HTTP/2 connection; every
+ * call must get its grpc-status, none may hang.
+ */
+TEST(runtime_bursts_through_the_reactor_glue_lose_nothing)
+{
+	if (!runtime_up())
+		return;
+	struct io_reactor *r = NULL;
+	REQUIRE(io_reactor_new(&r, 256) == 0);
+	CURLM *multi = curl_multi_init();
+	struct cri_client *c = NULL;
+	REQUIRE(cri_client_new(&c, rt.endpoint, multi) == 0);
+	struct io_curl *g = NULL;
+	REQUIRE(io_curl_attach(r, multi, glue_done, c, &g) == 0);
+	enum { BURSTS = 8, PER = 60 };
+	static struct outcome o[BURSTS * PER];
+	memset(o, 0, sizeof(o));
+	Runtime__V1__VersionRequest vreq = RUNTIME__V1__VERSION_REQUEST__INIT;
+	Runtime__V1__ListContainersRequest lc = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
+	Runtime__V1__ListPodSandboxRequest lp = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
+	Runtime__V1__ListImagesRequest li = RUNTIME__V1__LIST_IMAGES_REQUEST__INIT;
+	int bad = 0, done = 0;
+	for (int b = 0; b < BURSTS; b++) {
+		for (int i = 0; i < PER; i++) {
+			struct outcome *x = &o[b * PER + i];
+			int rc;
+			switch (i % 4) {
+			case 0: rc = cri_call(c, CRI_VERSION, &vreq.base, 10000, record, x); break;
+			case 1: rc = cri_call(c, CRI_LIST_CONTAINERS, &lc.base, 10000, record, x); break;
+			case 2: rc = cri_call(c, CRI_LIST_POD_SANDBOX, &lp.base, 10000, record, x); break;
+			default: rc = cri_call(c, CRI_LIST_IMAGES, &li.base, 10000, record, x); break;
+			}
+			REQUIRE(rc == 0);
+		}
+		uint64_t end = now_ms() + 15000;
+		int want = (b + 1) * PER;
+		for (;;) {
+			done = 0;
+			for (int i = 0; i < want; i++)
+				done += o[i].calls;
+			if (done >= want || now_ms() > end)
+				break;
+			io_reactor_run_once(r, 100);
+		}
+		for (int i = b * PER; i < want; i++) {
+			if (o[i].calls == 1 && o[i].status == CRI_GRPC_OK)
+				continue;
+			bad++;
+			printf("# burst %d call %d: calls %d %s: %s\n", b, i, o[i].calls,
+			       cri_grpc_status_name(o[i].status), o[i].message);
+		}
+		if (done < want)
+			break;
+	}
+	printf("# cri %d calls in %d bursts through the glue: %d done, %d bad\n", BURSTS * PER,
+	       BURSTS, done, bad);
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(done, BURSTS * PER);
+	io_curl_detach(g);
+	cri_client_free(c);
+	curl_multi_cleanup(multi);
+	io_reactor_free(r);
+}
+
 TEST(runtime_deadline_is_transient_and_spares_the_connection)
 {
 	if (!runtime_up())
@@ -1770,5 +1843,6 @@ TEST_MAIN(SUITE, T(wire_frames_split_at_every_byte), T(wire_frames_in_random_pie
           T(missing_socket_is_a_transient_connection_error), T(calls_in_flight_are_bounded),
           T(runtime_version), T(runtime_image_pull_status_list), T(runtime_pod_lifecycle),
           T(runtime_sixteen_calls_share_one_connection),
+          T(runtime_bursts_through_the_reactor_glue_lose_nothing),
           T(runtime_deadline_is_transient_and_spares_the_connection),
           T(runtime_not_found_is_classed_not_found), T(runtime_cleanup))
