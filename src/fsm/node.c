@@ -218,7 +218,7 @@ static void pod_drop_if_gone(struct fsm_state *s, struct fsm_pod *p)
 {
 	if (p == NULL)
 		return;
-	if (p->nstale > 0 || p->rm_waiting > 0)
+	if (p->nstale > 0)
 		return; /* objects of it are still being removed */
 	if ((p->stage == FSM_PS_REMOVING && p->sb_stage == FSM_SB_NONE) ||
 	    (p->stage == FSM_PS_TERMINATED && p->remove_when_stopped && !p->sb_ever_created))

@@ -776,6 +776,18 @@ static bool stale_ctrs_left(const struct fsm_pod *p)
 	return false;
 }
 
+/* FSM_PS_REMOVING: a container of the pod whose removal has not answered
+ * (removed or not found) yet; a removed one has no id any more. */
+static bool ctr_removals_left(const struct fsm_pod *p)
+{
+	if (p->stage != FSM_PS_REMOVING)
+		return false;
+	for (size_t i = 0; i < p->spec.ncontainers; i++)
+		if (p->ctrs[i].ever_started && p->ctrs[i].id[0] != '\0')
+			return true;
+	return false;
+}
+
 static void stale_emit(struct fold *f, struct fsm_pod *p, struct fsm_stale *o)
 {
 	bool sb = o->ctr[0] == '\0';
@@ -817,7 +829,7 @@ static void stale_emit(struct fold *f, struct fsm_pod *p, struct fsm_stale *o)
  * runtime refuse one: "container is already in removing state"). */
 static void stale_issue(struct fold *f, struct fsm_pod *p)
 {
-	bool ctrs_left = stale_ctrs_left(p) || p->rm_waiting > 0;
+	bool ctrs_left = stale_ctrs_left(p) || ctr_removals_left(p);
 	for (uint32_t k = 0; k < p->nstale; k++) {
 		struct fsm_stale *o = &p->stale[k];
 		if (o->step != FSM_STALE_TODO || o->retry_ts_ms > f->now)
@@ -884,7 +896,7 @@ static void pod_removing_step(struct fold *f, struct fsm_pod *p)
 	stale_issue(f, p);
 	if (p->sb_stage == FSM_SB_NONE || p->sb_stage == FSM_SB_REMOVING)
 		return;
-	if (p->rm_waiting > 0 || stale_ctrs_left(p))
+	if (ctr_removals_left(p) || stale_ctrs_left(p))
 		return;
 	pod_remove_current_sandbox(f, p);
 }
@@ -894,7 +906,6 @@ static void pod_removing_step(struct fold *f, struct fsm_pod *p)
 static void pod_remove_runtime(struct fold *f, struct fsm_pod *p)
 {
 	p->stage = FSM_PS_REMOVING;
-	p->rm_waiting = 0;
 	for (size_t i = 0; i < p->spec.ncontainers; i++) {
 		struct fsm_ctr *c = &p->ctrs[i];
 		if (!c->ever_started || c->id[0] == '\0')
@@ -906,7 +917,6 @@ static void pod_remove_runtime(struct fold *f, struct fsm_pod *p)
 		struct fsm_command *cmd =
 			ctr_cmd(f, p, i, FSM_CMD_CRI_REMOVE_CONTAINER, "remove", c->attempt);
 		if (cmd != NULL) {
-			p->rm_waiting++;
 			struct fsm_buf b = FSM_BUF_INIT;
 			fsm_buf_puts(&b, "{\"id\":");
 			fsm_buf_json_str(&b, c->id);
@@ -1281,6 +1291,9 @@ void pod_sync(struct fold *f, struct fsm_pod *p)
 	/* startTime: the status manager's first status of the pod. */
 	if (p->stage == FSM_PS_ACTIVE && p->status_version == 0)
 		p->start_wall_ms = f->wall;
+	/* While its runtime objects are removed, the pod's final status stands
+	 * (a removed container loses its id; that is no news to report). */
+	bool was_removing = p->stage == FSM_PS_REMOVING;
 	if (p->stage == FSM_PS_ACTIVE)
 		sync_active(f, p);
 	if (p->stage == FSM_PS_TERMINATING)
@@ -1291,7 +1304,8 @@ void pod_sync(struct fold *f, struct fsm_pod *p)
 		pod_removing_step(f, p);
 	else if (p->nstale > 0)
 		stale_issue(f, p);
-	pod_report(f, p);
+	if (!was_removing)
+		pod_report(f, p);
 }
 
 /* ---- inputs ---- */
@@ -1463,22 +1477,22 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 		return;
 	if (strcmp(verb, "remove") == 0) {
 		/* The pod's removal waits for its containers' before the sandbox's. */
-		if (p->stage != FSM_PS_REMOVING || p->rm_waiting == 0)
+		if (p->stage != FSM_PS_REMOVING)
 			return;
 		int i = parse_ctr_ref(p, rest, &a);
-		if (i < 0 || a != p->ctrs[i].attempt)
+		if (i < 0 || a != p->ctrs[i].attempt || p->ctrs[i].id[0] == '\0')
 			return;
 		if (!e->ok && e->error_class != FSM_ERR_NOT_FOUND) {
 			/* Not removed: again, with the rest, after the retry period. */
 			timer_arm(f, p, "rmsb", NULL, f->now + f->s->cfg.sync_retry_ms);
 			return;
 		}
-		p->rm_waiting--;
+		p->ctrs[i].id[0] = '\0'; /* removed: pod_remove_runtime skips it */
 		pod_sync(f, p);
 		return;
 	}
 	if (strcmp(verb, "gcstopsb") == 0 || strcmp(verb, "gcsb") == 0) {
-		stale_on_effect(f, p, true, verb[2] == 's', rest);
+		stale_on_effect(f, p, true, strcmp(verb, "gcstopsb") == 0, rest);
 		pod_sync(f, p);
 		return;
 	}
@@ -1486,7 +1500,7 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 		const char *id = strchr(rest, '/');
 		if (id == NULL)
 			return;
-		stale_on_effect(f, p, false, verb[2] == 's', id + 1);
+		stale_on_effect(f, p, false, strcmp(verb, "gcstop") == 0, id + 1);
 		pod_sync(f, p);
 		return;
 	}
@@ -1871,6 +1885,15 @@ void fsm_pod_free(struct fsm_pod *p)
  */
 void pod_pending(struct fold *f, struct fsm_pod *p)
 {
+	for (uint32_t k = 0; k < p->nstale; k++)
+		if (p->stale[k].step != FSM_STALE_TODO)
+			stale_emit(f, p, &p->stale[k]);
+	if (p->stage == FSM_PS_REMOVING) {
+		/* Its containers' removals again, the sandbox's once they answer. */
+		if (p->sb_stage != FSM_SB_NONE || ctr_removals_left(p))
+			pod_remove_runtime(f, p);
+		return;
+	}
 	switch (p->sb_stage) {
 	case FSM_SB_CREATING:
 		sb_emit_run(f, p);
@@ -1878,9 +1901,6 @@ void pod_pending(struct fold *f, struct fsm_pod *p)
 	case FSM_SB_STOPPING:
 		sb_stop(f, p);
 		break;
-	case FSM_SB_REMOVING:
-		pod_remove_runtime(f, p);
-		return; /* removes every container too */
 	default:
 		break;
 	}

@@ -226,7 +226,6 @@ struct fsm_pod {
 	struct fsm_ctr *ctrs; /* spec.ncontainers entries, init containers first */
 	struct fsm_stale stale[FSM_STALE_MAX];
 	uint32_t nstale;
-	uint32_t rm_waiting; /* FSM_PS_REMOVING: container removals not yet answered */
 	/* What was last reported: the status is sent only when it changes. */
 	uint64_t status_hash;
 	uint32_t status_version;

@@ -1219,9 +1219,7 @@ static void dump_pod(struct w *w, const struct fsm_pod *p)
 		w_u64(w, o->retry_ts_ms);
 		w_raw(w, "}");
 	}
-	w_raw(w, "],\"rm_waiting\":");
-	w_u64(w, p->rm_waiting);
-	w_raw(w, ",\"status_hash\":");
+	w_raw(w, "],\"status_hash\":");
 	w_hex(w, p->status_hash);
 	w_raw(w, ",\"status_version\":");
 	w_u64(w, p->status_version);

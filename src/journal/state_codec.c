@@ -22,6 +22,7 @@ typedef Ledgerlet__Journal__CtrState PbCtr;
 typedef Ledgerlet__Journal__Terminated PbTerm;
 typedef Ledgerlet__Journal__ProbeState PbProbe;
 typedef Ledgerlet__Journal__CondState PbCond;
+typedef Ledgerlet__Journal__StaleState PbStale;
 typedef Ledgerlet__Journal__Pressure PbPressure;
 typedef Ledgerlet__Journal__Image PbImage;
 
@@ -158,6 +159,23 @@ static PbPod *pod_out(struct fsm_arena *a, const struct fsm_pod *p)
 	for (size_t i = 0; i < p->spec.ncontainers; i++)
 		if ((m->ctrs[i] = ctr_out(a, &p->ctrs[i])) == NULL)
 			return NULL;
+	m->n_stale = p->nstale;
+	m->stale = fsm_arena_alloc(a, (p->nstale + 1) * sizeof(*m->stale));
+	if (m->stale == NULL)
+		return NULL;
+	for (size_t i = 0; i < p->nstale; i++) {
+		PbStale *o = NEW(a, PbStale);
+		if (o == NULL)
+			return NULL;
+		ledgerlet__journal__stale_state__init(o);
+		o->id = s_out(p->stale[i].id);
+		o->ctr = s_out(p->stale[i].ctr);
+		o->attempt = p->stale[i].attempt;
+		o->live = p->stale[i].live;
+		o->step = (uint32_t)p->stale[i].step;
+		o->retry_ts_ms = p->stale[i].retry_ts_ms;
+		m->stale[i] = o;
+	}
 	return m;
 }
 
@@ -350,6 +368,16 @@ static int pod_in(struct fsm_pod **out, const PbPod *m, char *why, size_t why_le
 	}
 	for (size_t i = 0; i < p->spec.ncontainers; i++)
 		ctr_in(&p->ctrs[i], m->ctrs[i]);
+	p->nstale = 0;
+	for (size_t i = 0; i < m->n_stale && i < FSM_STALE_MAX; i++) {
+		struct fsm_stale *o = &p->stale[p->nstale++];
+		COPY(o->id, m->stale[i]->id);
+		COPY(o->ctr, m->stale[i]->ctr);
+		o->attempt = m->stale[i]->attempt;
+		o->live = m->stale[i]->live;
+		o->step = (enum fsm_stale_step)m->stale[i]->step;
+		o->retry_ts_ms = m->stale[i]->retry_ts_ms;
+	}
 	*out = p;
 	return 0;
 }

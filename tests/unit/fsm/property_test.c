@@ -953,6 +953,11 @@ TEST(create_done_after_delete_removes_once)
 	sc_fold(&sc, &e, 100);
 	REQUIRE(sc_effect(&sc, FSM_CMD_CRI_CREATE_CONTAINER, "app", true, "c0"));
 	sc_answer_stops(&sc); /* the sandbox stops: the pod's runtime is removed */
+	CHECKF(sc_last(&sc, FSM_CMD_CRI_REMOVE_SANDBOX, NULL) == NULL,
+	       "the sandbox is removed before its container's removal answered");
+	/* The containers first, then the sandbox (removing both at once, the
+	 * runtime refuses one: "container is already in removing state"). */
+	REQUIRE(sc_effect(&sc, FSM_CMD_CRI_REMOVE_CONTAINER, "app", true, ""));
 	CHECKF(sc_last(&sc, FSM_CMD_CRI_REMOVE_SANDBOX, NULL) != NULL,
 	       "the sandbox is never removed");
 	size_t removes = 0;
