@@ -55,6 +55,25 @@ _Static_assert(CRI_CALLS_MAX <= 256, "a call id keeps the slot in 8 bits");
 #define USER_AGENT           "grpc-c-ledgerlet/1"
 /* Routings of one call when its connection is refused (see route()). */
 #define CONNECT_ATTEMPTS_MAX 3
+/*
+ * Each transfer's receive buffer (CURLOPT_BUFFERSIZE; curl's default is 16 KiB).
+ * libcurl 7.88's HTTP/2 code copies a stream's DATA into that stream's buffer; once
+ * a stream has more unread DATA than its buffer holds, it pauses nghttp2 for the
+ * whole connection (pause_stream_id) until that stream's transfer runs again. While
+ * the connection is so paused, any other stream that has already closed is ended
+ * by cf_h2_recv's "closed overrides paused" branch with a 0-byte read, without
+ * http2_handle_stream_close: the trailers that hold its grpc-status are dropped
+ * ("the response ended without grpc-status"), and the paused stream itself can be
+ * left unrun with 16384 bytes received until its deadline. Fixed by the HTTP/2
+ * rewrite of curl 8.x; Debian 12 ships 7.88.1. A buffer larger than an answer
+ * keeps that stream's unread DATA within its buffer, so answers up to this size
+ * never pause the connection (a 50-pod node's lists answer ~21 KiB, just over the
+ * default; tests/unit/effects/cri_test.c runtime_bursts_* lost 70% of its calls with
+ * 16 KiB and none with this). Larger answers can still trigger it. 512 KiB also
+ * fixed the bursts but made a_closed_connection_is_reopened_by_the_next_call flaky
+ * under ASan (cause not found), so the buffer stays moderate.
+ */
+#define RECV_BUFFER_BYTES    (64L * 1024)
 
 /* ---- methods ------------------------------------------------------------------- */
 
@@ -898,6 +917,9 @@ static int easy_setup(struct cri_client *c, struct call *k, uint64_t timeout_ms,
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, k);
 	SET(CURLOPT_ERRORBUFFER, k->errbuf);
+	/* Room for a whole answer, so libcurl 7.88 does not pause the connection (see
+	 * RECV_BUFFER_BYTES). */
+	SET(CURLOPT_BUFFERSIZE, RECV_BUFFER_BYTES);
 	SET(CURLOPT_PRIVATE, (void *)&c->slots[k->slot]);
 #undef SET
 	return rc == CURLE_OK ? 0 : CRI_ECURL;
