@@ -1131,7 +1131,14 @@ TEST(removals_succeed_and_succeed_again)
 	struct fsm_arena a = FSM_ARENA_INIT;
 	struct fsm_command cmds[3];
 	REQUIRE(fold_cmd(cmd_name("remove", "/app/0", rm_id, sizeof(rm_id)), &cmds[0], &a));
-	REQUIRE(fold_cmd(cmd_name("rmsb", "/0", rmsb_id, sizeof(rmsb_id)), &cmds[1], &a));
+	/* The fold removes the sandbox once the container removals answered; here
+	 * all go together, to show the executor copes with that too. */
+	cmd_name("rmsb", "/0", rmsb_id, sizeof(rmsb_id));
+	snprintf(json, sizeof(json),
+	         "{\"ts_ms\":0,\"id\":\"%s\",\"cmd\":\"cri.remove_sandbox\",\"pod_uid\":\"%s\","
+	         "\"body\":{\"id\":\"%s\"}}",
+	         rmsb_id, h.uid, h.sandbox_id);
+	REQUIRE(hand_cmd(json, &cmds[1], &a));
 	/* The quitter, as the fold removes an orphan: the id in the command's id. */
 	snprintf(json, sizeof(json),
 	         "{\"ts_ms\":0,\"id\":\"orphan-remove/%s/%s\",\"cmd\":\"cri.remove_container\","
