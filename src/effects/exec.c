@@ -470,20 +470,40 @@ static bool path_safe(const char *s)
 	return s != NULL && s[0] != '\0' && s[0] != '.' && strchr(s, '/') == NULL;
 }
 
+/*
+ * An optional list member of o: *a = NULL when it is absent or null; else the
+ * array and its length. -1 with err when it is not an array ("<what>: want an
+ * array") or longer than LIST_ITEMS_MAX ("<scope>: more than N <items>").
+ */
+static int list_member(struct json_object *o, const char *key, const char *what, const char *scope,
+                       const char *items, struct json_object **a, size_t *n, char *err, size_t err_len)
+{
+	*a = jmember(o, key);
+	*n = 0;
+	if (*a == NULL || json_object_is_type(*a, json_type_null)) {
+		*a = NULL;
+		return 0;
+	}
+	if (!json_object_is_type(*a, json_type_array)) {
+		snprintf(err, err_len, "%s: want an array", what);
+		return -1;
+	}
+	*n = json_object_array_length(*a);
+	if (*n > LIST_ITEMS_MAX) {
+		snprintf(err, err_len, "%s: more than %d %s", scope, LIST_ITEMS_MAX, items);
+		return -1;
+	}
+	return 0;
+}
+
 static int ports_parse(struct json_object *body, struct op *op, char *err, size_t err_len)
 {
-	struct json_object *a = jmember(body, "ports");
-	if (a == NULL || json_object_is_type(a, json_type_null))
+	struct json_object *a;
+	size_t n;
+	if (list_member(body, "ports", "body: ports", "body", "ports", &a, &n, err, err_len) != 0)
+		return -1;
+	if (a == NULL)
 		return 0;
-	if (!json_object_is_type(a, json_type_array)) {
-		snprintf(err, err_len, "body: ports: want an array");
-		return -1;
-	}
-	size_t n = json_object_array_length(a);
-	if (n > LIST_ITEMS_MAX) {
-		snprintf(err, err_len, "body: more than %d ports", LIST_ITEMS_MAX);
-		return -1;
-	}
 	op->ports = calloc(n + 1, sizeof(*op->ports));
 	if (op->ports == NULL) {
 		snprintf(err, err_len, "out of memory");
@@ -561,18 +581,12 @@ static int env_parse(struct json_object *c, struct ctr_spec *s, char *err, size_
 		snprintf(err, err_len, "envFrom is not supported");
 		return -1;
 	}
-	struct json_object *a = jmember(c, "env");
-	if (a == NULL || json_object_is_type(a, json_type_null))
+	struct json_object *a;
+	size_t n;
+	if (list_member(c, "env", "env", "env", "variables", &a, &n, err, err_len) != 0)
+		return -1;
+	if (a == NULL)
 		return 0;
-	if (!json_object_is_type(a, json_type_array)) {
-		snprintf(err, err_len, "env: want an array");
-		return -1;
-	}
-	size_t n = json_object_array_length(a);
-	if (n > LIST_ITEMS_MAX) {
-		snprintf(err, err_len, "env: more than %d variables", LIST_ITEMS_MAX);
-		return -1;
-	}
 	s->env = calloc(n + 1, sizeof(*s->env));
 	if (s->env == NULL) {
 		snprintf(err, err_len, "out of memory");
@@ -603,18 +617,12 @@ static int env_parse(struct json_object *c, struct ctr_spec *s, char *err, size_
 
 static int mounts_parse(struct json_object *body, struct ctr_spec *s, char *err, size_t err_len)
 {
-	struct json_object *a = jmember(body, "mounts");
-	if (a == NULL || json_object_is_type(a, json_type_null))
+	struct json_object *a;
+	size_t n;
+	if (list_member(body, "mounts", "body: mounts", "body", "mounts", &a, &n, err, err_len) != 0)
+		return -1;
+	if (a == NULL)
 		return 0;
-	if (!json_object_is_type(a, json_type_array)) {
-		snprintf(err, err_len, "body: mounts: want an array");
-		return -1;
-	}
-	size_t n = json_object_array_length(a);
-	if (n > LIST_ITEMS_MAX) {
-		snprintf(err, err_len, "body: more than %d mounts", LIST_ITEMS_MAX);
-		return -1;
-	}
 	s->mounts = calloc(n + 1, sizeof(*s->mounts));
 	if (s->mounts == NULL) {
 		snprintf(err, err_len, "out of memory");

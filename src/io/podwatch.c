@@ -77,11 +77,6 @@ static void back_off(struct io_podwatch *w, bool relist, uint64_t retry_after_ms
 	io_timer_set(w->r, w->timer_id, io_reactor_now_ms(w->r) + delay, on_wait_over, w);
 }
 
-static bool is_gone(const struct kapi_response *r)
-{
-	return r->http_status == 410;
-}
-
 static void set_rv(struct io_podwatch *w, json_object *obj)
 {
 	json_object *md, *rv;
@@ -197,7 +192,7 @@ static void on_watch_end(void *arg, const struct kapi_response *r)
 	struct io_podwatch *w = arg;
 	w->call = 0;
 	char why[300];
-	if (w->gone || is_gone(r)) {
+	if (w->gone || r->http_status == 410) {
 		/* Too old: start over with a list, at once. */
 		w->rv[0] = '\0';
 		w->backoff_ms = 0;
