@@ -35,8 +35,16 @@ enum fsm_cmd_kind {
 	FSM_CMD_API_POD_STATUS = 15,
 	FSM_CMD_POD_REJECT = 16,
 	FSM_CMD_POD_EVICT = 17,
+	/* The API writes (src/effects/api.h says each one's body and answer). */
+	FSM_CMD_API_POD_DELETE = 18,
+	FSM_CMD_API_MIRROR_CREATE = 19,
+	FSM_CMD_API_MIRROR_DELETE = 20,
+	FSM_CMD_API_NODE_REGISTER = 21,
+	FSM_CMD_API_NODE_STATUS = 22,
+	FSM_CMD_API_LEASE = 23,
+	FSM_CMD_API_EVENT = 24,
 };
-#define FSM_CMD_KIND_COUNT 18
+#define FSM_CMD_KIND_COUNT 25
 
 struct fsm_command {
 	enum fsm_cmd_kind kind;

@@ -55,6 +55,32 @@ const char *node_image_ref(const struct fsm_state *s, const char *image);
 /* Admission: "" when the pod may run, else the kubelet's reason and message. */
 void node_admit(const struct fsm_state *s, const struct fsm_pod *p, char *reason,
 		size_t reason_len, char *message, size_t message_len);
+/* Whether a hard eviction threshold of a signal starting with prefix
+ * ("memory.", "nodefs.", "pid.") is crossed. */
+bool node_pressed(const struct fsm_state *s, const char *prefix);
+/* resource.Quantity's canonical BinarySI form of bytes ("10Gi", "1536Ki"). */
+void fsm_format_quantity(int64_t bytes, char *out, size_t n);
+/* An API Pod added, changed or listed (not a mirror pod). */
+void api_pod_upsert(struct fold *f, const char *json, size_t len);
+/* An API pod the API no longer has: stopped and removed. */
+void api_pod_gone(struct fold *f, struct fsm_pod *p);
+
+/* api.c: the node's side of the API (see there). No-ops unless cfg.api. */
+void api_node_sync(struct fold *f);
+bool api_pod_object(struct fold *f, enum fsm_watch_type type, const char *json, size_t len);
+bool api_pod_list(struct fold *f, const char *json, size_t len);
+void api_pod_after_sync(struct fold *f, struct fsm_pod *p);
+void api_mirror_ensure(struct fold *f, struct fsm_pod *p);
+void api_mirror_drop(struct fold *f, struct fsm_pod *p);
+void api_event(struct fold *f, struct fsm_pod *p, int ctr, const char *type, const char *reason,
+	       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+bool api_on_effect(struct fold *f, const char *verb, const char *uid, const char *rest);
+bool api_on_timer(struct fold *f, const char *key);
+void api_pending(struct fold *f);
+/* pod.c: the pod's status sent again as it stands (a new version), or re-issued
+ * under its current version after a restart. */
+void api_pod_status_again(struct fold *f, struct fsm_pod *p);
+void api_pod_status_emit(struct fold *f, struct fsm_pod *p);
 
 
 #endif

@@ -74,6 +74,13 @@ static const char *const cmd_kinds[FSM_CMD_KIND_COUNT] = {
 	[FSM_CMD_API_POD_STATUS] = "api.pod_status",
 	[FSM_CMD_POD_REJECT] = "pod.reject",
 	[FSM_CMD_POD_EVICT] = "pod.evict",
+	[FSM_CMD_API_POD_DELETE] = "api.pod_delete",
+	[FSM_CMD_API_MIRROR_CREATE] = "api.mirror_create",
+	[FSM_CMD_API_MIRROR_DELETE] = "api.mirror_delete",
+	[FSM_CMD_API_NODE_REGISTER] = "api.node_register",
+	[FSM_CMD_API_NODE_STATUS] = "api.node_status",
+	[FSM_CMD_API_LEASE] = "api.lease",
+	[FSM_CMD_API_EVENT] = "api.event",
 };
 
 static const char *name_of(const char *const *table, size_t n, unsigned v)

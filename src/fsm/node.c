@@ -156,6 +156,7 @@ int fsm_pending(struct fsm_state *s, struct fsm_out *out)
 	}
 	for (size_t i = 0; i < s->npods; i++)
 		pod_pending(&f, s->pods[i]);
+	api_pending(&f);
 	return f.err;
 }
 
@@ -359,6 +360,11 @@ void fsm_node_config_defaults(struct fsm_node_config *c)
 	c->backoff_initial_ms = 10000;
 	c->backoff_max_ms = 300000;
 	c->sync_retry_ms = 10000;
+	c->lease_duration_s = 40;
+	c->status_report_ms = 300000;
+	c->cap_cpu_milli = -1;
+	c->cap_memory_bytes = -1;
+	c->cap_ephemeral_bytes = -1;
 	/* The kubelet's default hard eviction thresholds. */
 	static const struct fsm_threshold defaults[] = {
 		{"memory.available", 100 * 1024 * 1024, 0},
@@ -372,6 +378,7 @@ void fsm_node_config_defaults(struct fsm_node_config *c)
 
 void fsm_node_config_free(struct fsm_node_config *c)
 {
+	free(c->node_facts);
 	free(c->node_name);
 	free(c->host_ip);
 	for (size_t i = 0; i < c->nlabels; i++) {
@@ -405,6 +412,84 @@ static bool jint(json_object *o, const char *key, int64_t *out)
 	return true;
 }
 
+/* Sums a reservation map's cpu, memory and ephemeral-storage into c. */
+static void add_reserved(json_object *m, struct fsm_node_config *c)
+{
+	const char *s;
+	int64_t q;
+	if ((s = jstr(m, "cpu")) && fsm_quantity_milli(s, &q) == 0)
+		c->reserved_cpu_milli += q;
+	if ((s = jstr(m, "memory")) && fsm_quantity_bytes(s, &q) == 0)
+		c->reserved_memory_bytes += q;
+	if ((s = jstr(m, "ephemeral-storage")) && fsm_quantity_bytes(s, &q) == 0)
+		c->reserved_ephemeral_bytes += q;
+}
+
+/* The node's capacity (the "node" facts the daemon measured) and its
+ * reservations; allocatable follows from them (api.c). */
+static void config_capacity(json_object *o, struct fsm_node_config *c)
+{
+	json_object *m;
+	if (json_object_object_get_ex(o, "kubeReserved", &m))
+		add_reserved(m, c);
+	if (json_object_object_get_ex(o, "systemReserved", &m))
+		add_reserved(m, c);
+	json_object *node, *cap;
+	if (!json_object_object_get_ex(o, "node", &node) || !json_object_is_type(node, json_type_object))
+		return;
+	c->node_facts = strdup(json_object_to_json_string_ext(node, JSON_C_TO_STRING_PLAIN |
+								    JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (!json_object_object_get_ex(node, "capacity", &cap))
+		return;
+	const char *s;
+	int64_t q;
+	if ((s = jstr(cap, "cpu")) && fsm_quantity_milli(s, &q) == 0)
+		c->cap_cpu_milli = q;
+	if ((s = jstr(cap, "memory")) && fsm_quantity_bytes(s, &q) == 0)
+		c->cap_memory_bytes = q;
+	if ((s = jstr(cap, "ephemeral-storage")) && fsm_quantity_bytes(s, &q) == 0)
+		c->cap_ephemeral_bytes = q;
+	json_object_object_foreach(cap, k, v)
+	{
+		if (strncmp(k, "hugepages-", 10) == 0 && json_object_is_type(v, json_type_string) &&
+		    fsm_quantity_bytes(json_object_get_string(v), &q) == 0)
+			c->cap_hugepages_bytes += q;
+	}
+}
+
+static int64_t threshold_value(const struct fsm_threshold *t, int64_t capacity);
+
+static int64_t hard_threshold(const struct fsm_node_config *c, const char *signal, int64_t capacity)
+{
+	for (size_t i = 0; i < c->nthresholds; i++)
+		if (strcmp(c->thresholds[i].signal, signal) == 0)
+			return threshold_value(&c->thresholds[i], capacity);
+	return 0;
+}
+
+static int64_t floor0(int64_t v)
+{
+	return v < 0 ? 0 : v;
+}
+
+/* Allocatable, as the kubelet's node allocatable: capacity less kube- and
+ * system-reserved and the hard eviction threshold of the resource, memory
+ * also less the pre-allocated huge pages; never below 0. Only what an
+ * explicit "allocatable" left unknown. */
+static void config_allocatable(struct fsm_node_config *c)
+{
+	if (c->alloc_cpu_milli < 0 && c->cap_cpu_milli >= 0)
+		c->alloc_cpu_milli = floor0(c->cap_cpu_milli - c->reserved_cpu_milli);
+	if (c->alloc_memory_bytes < 0 && c->cap_memory_bytes >= 0)
+		c->alloc_memory_bytes =
+			floor0(c->cap_memory_bytes - c->reserved_memory_bytes - c->cap_hugepages_bytes -
+			       hard_threshold(c, "memory.available", c->cap_memory_bytes));
+	if (c->alloc_ephemeral_bytes < 0 && c->cap_ephemeral_bytes >= 0)
+		c->alloc_ephemeral_bytes =
+			floor0(c->cap_ephemeral_bytes - c->reserved_ephemeral_bytes -
+			       hard_threshold(c, "nodefs.available", c->cap_ephemeral_bytes));
+}
+
 /*
  * Decodes the effective configuration (node.config). Unknown fields are
  * ignored; a field of the wrong form keeps its default — the daemon validates
@@ -434,6 +519,13 @@ static int config_decode(const char *json, size_t len, struct fsm_node_config *c
 		c->backoff_max_ms = (uint64_t)v;
 	if (jint(o, "syncRetryMs", &v) && v > 0)
 		c->sync_retry_ms = (uint64_t)v;
+	json_object *jb;
+	c->api = json_object_object_get_ex(o, "api", &jb) && json_object_get_boolean(jb);
+	if (jint(o, "leaseDurationSeconds", &v) && v > 0 && v < 3600)
+		c->lease_duration_s = (int32_t)v;
+	if (jint(o, "statusReportMs", &v) && v > 0)
+		c->status_report_ms = (uint64_t)v;
+	config_capacity(o, c);
 	json_object *alloc;
 	if (json_object_object_get_ex(o, "allocatable", &alloc)) {
 		int64_t q;
@@ -495,6 +587,7 @@ static int config_decode(const char *json, size_t len, struct fsm_node_config *c
 		}
 	}
 	json_object_put(o);
+	config_allocatable(c);
 	if (c->node_name == NULL || c->host_ip == NULL)
 		return FSM_ENOMEM;
 	return FSM_OK;
@@ -759,7 +852,7 @@ static bool ranks_before(const struct fsm_pod *a, const struct fsm_pod *b, const
 
 /* resource.NewQuantity(v, BinarySI).String(): the largest power-of-1024 suffix
  * that divides the value exactly ("10Gi", "300Mi", "1536Ki", "1000"). */
-static void format_quantity(int64_t bytes, char *out, size_t n)
+void fsm_format_quantity(int64_t bytes, char *out, size_t n)
 {
 	static const char *const suffix[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
 	size_t k = 0;
@@ -769,6 +862,21 @@ static void format_quantity(int64_t bytes, char *out, size_t n)
 		k++;
 	}
 	snprintf(out, n, "%lld%s", (long long)v, suffix[k]);
+}
+
+bool node_pressed(const struct fsm_state *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (size_t t = 0; t < s->cfg.nthresholds; t++) {
+		const struct fsm_threshold *th = &s->cfg.thresholds[t];
+		if (strncmp(th->signal, prefix, n) != 0)
+			continue;
+		for (size_t i = 0; i < s->npressure; i++)
+			if (strcmp(s->pressure[i].signal, th->signal) == 0 &&
+			    s->pressure[i].value < threshold_value(th, s->pressure[i].capacity))
+				return true;
+	}
+	return false;
 }
 
 /* One eviction per observation, as the kubelet's manager evicts one pod per pass. */
@@ -798,8 +906,8 @@ static void evict_if_pressed(struct fold *f)
 		if (victim == NULL)
 			return;
 		char q[32], avail[32], msg[FSM_MESSAGE_BYTES];
-		format_quantity(limit, q, sizeof(q));
-		format_quantity(pr->value, avail, sizeof(avail));
+		fsm_format_quantity(limit, q, sizeof(q));
+		fsm_format_quantity(pr->value, avail, sizeof(avail));
 		int n = snprintf(msg, sizeof(msg),
 				 "The node was low on resource: %s. Threshold quantity: %s, available: %s. ",
 				 res, q, avail);
@@ -809,8 +917,8 @@ static void evict_if_pressed(struct fold *f)
 		if (use > pod_request(victim, res) && n > 0 && (size_t)n < sizeof(msg) &&
 		    victim->spec.ncontainers > 0) {
 			char u[32], r[32];
-			format_quantity(use, u, sizeof(u));
-			format_quantity(pod_request(victim, res), r, sizeof(r));
+			fsm_format_quantity(use, u, sizeof(u));
+			fsm_format_quantity(pod_request(victim, res), r, sizeof(r));
 			snprintf(msg + n, sizeof(msg) - (size_t)n,
 				 "Container %s was using %s, request is %s, has larger consumption of %s. ",
 				 victim->spec.containers[victim->spec.ninit < victim->spec.ncontainers
@@ -898,6 +1006,7 @@ static void on_pod_object(struct fold *f, const char *json, size_t len, const ch
 		for (size_t i = 0; i < f->s->npods; i++) {
 			struct fsm_pod *o = f->s->pods[i];
 			if (strcmp(o->source, source) == 0 && !o->remove_when_stopped) {
+				api_mirror_drop(f, o);
 				pod_delete(f, o, -1, true);
 				pod_sync(f, o);
 			}
@@ -919,8 +1028,26 @@ static void on_pod_object(struct fold *f, const char *json, size_t len, const ch
 	pod_sync(f, p);
 }
 
+void api_pod_upsert(struct fold *f, const char *json, size_t len)
+{
+	on_pod_object(f, json, len, "api", false);
+}
+
+void api_pod_gone(struct fold *f, struct fsm_pod *p)
+{
+	pod_delete(f, p, p->spec.deletion_grace_s, true);
+	pod_sync(f, p);
+	pod_maybe_gone(f, p);
+}
+
 static void on_api_pod(struct fold *f, const struct fsm_ev_api_pod *e)
 {
+	/* A relist: the whole PodList (an older journal's SYNC of one Pod is an
+	 * upsert). */
+	if (e->type == FSM_WATCH_SYNC && api_pod_list(f, e->object, e->object_len))
+		return;
+	if (api_pod_object(f, e->type, e->object, e->object_len))
+		return; /* a mirror pod: never run */
 	if (e->type != FSM_WATCH_DELETED) {
 		on_pod_object(f, e->object, e->object_len, "api", false);
 		return;
@@ -955,6 +1082,7 @@ static void on_file_pod(struct fold *f, const struct fsm_ev_file_pod *e)
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(v[i]->source, e->path) != 0)
 			continue;
+		api_mirror_drop(f, v[i]);
 		pod_delete(f, v[i], -1, true);
 		pod_sync(f, v[i]);
 		pod_maybe_gone(f, v[i]);
@@ -988,6 +1116,8 @@ static void on_effect(struct fold *f, const struct fsm_ev_effect *e)
 	char *verb, *uid, *rest;
 	if (!split_id(id, &verb, &uid, &rest))
 		return;
+	if (api_on_effect(f, verb, uid, rest))
+		return;
 	struct fsm_pod *p = fsm_state_pod(f->s, uid);
 	if (p == NULL)
 		return; /* the pod is gone: nothing waits for this */
@@ -1000,6 +1130,8 @@ static void on_timer(struct fold *f, const struct fsm_ev_timer *t)
 	/* A timer that was cancelled (or already fired) may still arrive: the io
 	 * layer had it in flight. Only an armed timer means anything. */
 	if (!timer_remove(f->s, t->key))
+		return;
+	if (api_on_timer(f, t->key))
 		return;
 	char key[FSM_ID_BYTES * 2];
 	COPY(key, t->key);
@@ -1089,6 +1221,7 @@ static void on_image(struct fold *f, const struct fsm_ev_cri_image *e)
 	}
 	for (size_t i = 0; i < f->s->npods; i++)
 		pod_on_image(f, f->s->pods[i], e->image);
+	api_node_sync(f);
 }
 
 int fsm_node_config_apply(struct fsm_state *s, const char *json, size_t len)
@@ -1123,6 +1256,7 @@ int fsm_fold(struct fsm_state *s, const struct fsm_event *ev, struct fsm_out *ou
 	switch (ev->kind) {
 	case FSM_EV_NODE_CONFIG:
 		f.err = fsm_node_config_apply(s, ev->u.node_config.config, ev->u.node_config.config_len);
+		api_node_sync(&f);
 		break;
 	case FSM_EV_API_POD:
 		on_api_pod(&f, &ev->u.api_pod);
@@ -1158,6 +1292,7 @@ int fsm_fold(struct fsm_state *s, const struct fsm_event *ev, struct fsm_out *ou
 			p->capacity = ev->u.node_pressure.capacity;
 		}
 		evict_if_pressed(&f);
+		api_node_sync(&f);
 		break;
 	}
 	case FSM_EV_POD_STATS: {

@@ -979,6 +979,28 @@ static void pod_report(struct fold *f, struct fsm_pod *p)
 	fsm_buf_free(&b);
 }
 
+void api_pod_status_emit(struct fold *f, struct fsm_pod *p)
+{
+	struct fsm_buf b = FSM_BUF_INIT;
+	if (fsm_pod_status_json(p, &f->s->cfg, &b) != 0) {
+		f->err = FSM_ENOMEM;
+		fsm_buf_free(&b);
+		return;
+	}
+	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_POD_STATUS, p->spec.uid, "status/%s/%u",
+					   p->spec.uid, p->status_version);
+	set_body(f, cmd, &b);
+	fsm_buf_free(&b);
+}
+
+void api_pod_status_again(struct fold *f, struct fsm_pod *p)
+{
+	if (p->status_version == 0)
+		return; /* nothing reported yet: the first report goes there anyway */
+	p->status_version++;
+	api_pod_status_emit(f, p);
+}
+
 /* ---- the pod machine ---- */
 
 /* Stops container i again, with what is now left of the grace period: its stop
@@ -1306,6 +1328,8 @@ void pod_sync(struct fold *f, struct fsm_pod *p)
 		stale_issue(f, p);
 	if (!was_removing)
 		pod_report(f, p);
+	api_pod_after_sync(f, p);
+	api_mirror_ensure(f, p);
 }
 
 /* ---- inputs ---- */

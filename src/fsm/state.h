@@ -60,6 +60,36 @@ struct fsm_node_config {
 	uint64_t backoff_initial_ms;      /* 10 000: crash loop and image pull */
 	uint64_t backoff_max_ms;          /* 300 000 */
 	uint64_t sync_retry_ms;           /* 10 000: the pod worker's retry after an error */
+	/* Joined to an API server (--kubeconfig): register the node, renew its
+	 * Lease, report its status, keep mirror pods, send events. */
+	bool api;
+	int32_t lease_duration_s;         /* 40; renewed every quarter of it */
+	uint64_t status_report_ms;        /* 300 000: node status sent at least this often */
+	char *node_facts;                 /* the "node" object (capacity, addresses, nodeInfo,
+					     daemonEndpoints) as JSON, or NULL */
+	int64_t cap_cpu_milli;            /* capacity, -1 when unknown */
+	int64_t cap_memory_bytes;
+	int64_t cap_ephemeral_bytes;
+	int64_t cap_hugepages_bytes;      /* all sizes together */
+	/* kube-reserved + system-reserved, per resource (0 when none). */
+	int64_t reserved_cpu_milli, reserved_memory_bytes, reserved_ephemeral_bytes;
+};
+
+/* The node object in the API (cfg.api): registration, Lease, NodeStatus. */
+enum fsm_node_cond { FSM_NODE_MEMORY = 0, FSM_NODE_DISK = 1, FSM_NODE_PID = 2, FSM_NODE_READY = 3 };
+#define FSM_NODE_CONDS 4
+struct fsm_api_node {
+	bool registered;          /* api.node_register answered ok */
+	bool registering;         /* api.node_register in flight */
+	char uid[64];             /* the Node's metadata.uid */
+	uint32_t register_n;      /* registrations issued: part of the id */
+	uint32_t lease_n;         /* renewals issued */
+	uint64_t status_hash;     /* of the last NodeStatus sent, heartbeat left out */
+	uint32_t status_version;
+	uint32_t status_acked;    /* the newest version answered ok */
+	uint64_t status_sent_ts_ms;
+	bool cond[FSM_NODE_CONDS];           /* True / False */
+	uint64_t cond_transition_wall_ms[FSM_NODE_CONDS]; /* 0: never computed */
 };
 
 /* The newest value of a pressure signal. */
@@ -229,6 +259,14 @@ struct fsm_pod {
 	/* What was last reported: the status is sent only when it changes. */
 	uint64_t status_hash;
 	uint32_t status_version;
+	uint32_t status_acked;     /* the newest api.pod_status answered ok */
+	/* The API side (cfg.api). A static pod's mirror pod: its uid ("" when none
+	 * is known) and the creations issued; an API pod's final DELETE sent. */
+	char mirror_uid[64];
+	uint32_t mirror_n;
+	bool mirror_creating;
+	bool api_delete_sent;
+	uint32_t nevents;          /* api.event commands issued: part of their ids */
 	/* Resource use the eviction manager ranks by. */
 	int64_t usage_memory_bytes, usage_disk_bytes, usage_inodes, usage_pids;
 };

@@ -1223,6 +1223,18 @@ static void dump_pod(struct w *w, const struct fsm_pod *p)
 	w_hex(w, p->status_hash);
 	w_raw(w, ",\"status_version\":");
 	w_u64(w, p->status_version);
+	w_raw(w, ",\"status_acked\":");
+	w_u64(w, p->status_acked);
+	w_raw(w, ",\"mirror_uid\":");
+	W_ARR(w, p->mirror_uid);
+	w_raw(w, ",\"mirror_n\":");
+	w_u64(w, p->mirror_n);
+	w_raw(w, ",\"mirror_creating\":");
+	w_bool(w, p->mirror_creating);
+	w_raw(w, ",\"api_delete_sent\":");
+	w_bool(w, p->api_delete_sent);
+	w_raw(w, ",\"nevents\":");
+	w_u64(w, p->nevents);
 	w_raw(w, ",\"usage\":{\"memory_bytes\":");
 	w_i64(w, p->usage_memory_bytes);
 	w_raw(w, ",\"disk_bytes\":");
@@ -1291,6 +1303,33 @@ int fsm_state_dump(const struct fsm_state *s, struct fsm_buf *out)
 		w_u64(&w, s->timers[i].due_ms);
 		w_raw(&w, "}");
 	}
-	w_raw(&w, "]}");
+	const struct fsm_api_node *n = &s->node;
+	w_raw(&w, "],\"node\":{\"registered\":");
+	w_bool(&w, n->registered);
+	w_raw(&w, ",\"registering\":");
+	w_bool(&w, n->registering);
+	w_raw(&w, ",\"uid\":");
+	W_ARR(&w, n->uid);
+	w_raw(&w, ",\"register_n\":");
+	w_u64(&w, n->register_n);
+	w_raw(&w, ",\"lease_n\":");
+	w_u64(&w, n->lease_n);
+	w_raw(&w, ",\"status_hash\":");
+	w_hex(&w, n->status_hash);
+	w_raw(&w, ",\"status_version\":");
+	w_u64(&w, n->status_version);
+	w_raw(&w, ",\"status_acked\":");
+	w_u64(&w, n->status_acked);
+	w_raw(&w, ",\"status_sent_ts_ms\":");
+	w_u64(&w, n->status_sent_ts_ms);
+	w_raw(&w, ",\"conds\":[");
+	for (int i = 0; i < FSM_NODE_CONDS; i++) {
+		w_raw(&w, i == 0 ? "{\"status\":" : ",{\"status\":");
+		w_bool(&w, n->cond[i]);
+		w_raw(&w, ",\"transition_wall_ms\":");
+		w_u64(&w, n->cond_transition_wall_ms[i]);
+		w_raw(&w, "}");
+	}
+	w_raw(&w, "]}}");
 	return w_end(&w, len0);
 }

@@ -137,6 +137,12 @@ static PbPod *pod_out(struct fsm_arena *a, const struct fsm_pod *p)
 	m->kill_grace_s = p->kill_grace_s;
 	m->status_hash = p->status_hash;
 	m->status_version = p->status_version;
+	m->status_acked = p->status_acked;
+	m->mirror_uid = s_out(p->mirror_uid);
+	m->mirror_n = p->mirror_n;
+	m->mirror_creating = p->mirror_creating;
+	m->api_delete_sent = p->api_delete_sent;
+	m->nevents = p->nevents;
 	m->usage_memory_bytes = p->usage_memory_bytes;
 	m->usage_disk_bytes = p->usage_disk_bytes;
 	m->usage_inodes = p->usage_inodes;
@@ -177,6 +183,56 @@ static PbPod *pod_out(struct fsm_arena *a, const struct fsm_pod *p)
 		m->stale[i] = o;
 	}
 	return m;
+}
+
+static int node_out(struct fsm_arena *a, const struct fsm_api_node *n, Ledgerlet__Journal__FsmState *ps)
+{
+	Ledgerlet__Journal__ApiNode *m = NEW(a, Ledgerlet__Journal__ApiNode);
+	PbCond **conds = fsm_arena_alloc(a, FSM_NODE_CONDS * sizeof(*conds));
+	if (m == NULL || conds == NULL)
+		return -ENOMEM;
+	ledgerlet__journal__api_node__init(m);
+	m->registered = n->registered;
+	m->registering = n->registering;
+	m->uid = s_out(n->uid);
+	m->register_n = n->register_n;
+	m->lease_n = n->lease_n;
+	m->status_hash = n->status_hash;
+	m->status_version = n->status_version;
+	m->status_acked = n->status_acked;
+	m->status_sent_ts_ms = n->status_sent_ts_ms;
+	m->n_conds = FSM_NODE_CONDS;
+	m->conds = conds;
+	for (size_t i = 0; i < FSM_NODE_CONDS; i++) {
+		PbCond *c = NEW(a, PbCond);
+		if (c == NULL)
+			return -ENOMEM;
+		ledgerlet__journal__cond_state__init(c);
+		c->status = n->cond[i];
+		c->transition_wall_ms = n->cond_transition_wall_ms[i];
+		conds[i] = c;
+	}
+	ps->node = m;
+	return 0;
+}
+
+static void node_in(struct fsm_api_node *n, const Ledgerlet__Journal__ApiNode *m)
+{
+	if (m == NULL)
+		return;
+	n->registered = m->registered;
+	n->registering = m->registering;
+	COPY(n->uid, m->uid);
+	n->register_n = m->register_n;
+	n->lease_n = m->lease_n;
+	n->status_hash = m->status_hash;
+	n->status_version = m->status_version;
+	n->status_acked = m->status_acked;
+	n->status_sent_ts_ms = m->status_sent_ts_ms;
+	for (size_t i = 0; i < m->n_conds && i < FSM_NODE_CONDS; i++) {
+		n->cond[i] = m->conds[i]->status;
+		n->cond_transition_wall_ms[i] = m->conds[i]->transition_wall_ms;
+	}
 }
 
 int jnl_state_to_pb(const struct fsm_state *s, Ledgerlet__Journal__FsmState *ps,
@@ -236,7 +292,7 @@ int jnl_state_to_pb(const struct fsm_state *s, Ledgerlet__Journal__FsmState *ps,
 		m->due_ms = s->timers[i].due_ms;
 		ps->timers[i] = m;
 	}
-	return 0;
+	return node_out(a, &s->node, ps);
 }
 
 /* ---- decoding ---- */
@@ -358,6 +414,12 @@ static int pod_in(struct fsm_pod **out, const PbPod *m, char *why, size_t why_le
 	p->kill_grace_s = m->kill_grace_s;
 	p->status_hash = m->status_hash;
 	p->status_version = m->status_version;
+	p->status_acked = m->status_acked;
+	COPY(p->mirror_uid, m->mirror_uid);
+	p->mirror_n = m->mirror_n;
+	p->mirror_creating = m->mirror_creating;
+	p->api_delete_sent = m->api_delete_sent;
+	p->nevents = m->nevents;
 	p->usage_memory_bytes = m->usage_memory_bytes;
 	p->usage_disk_bytes = m->usage_disk_bytes;
 	p->usage_inodes = m->usage_inodes;
@@ -422,6 +484,7 @@ int jnl_state_from_pb(struct fsm_state *s, const Ledgerlet__Journal__FsmState *p
 			return JNL_EDECODE;
 		}
 	}
+	node_in(&s->node, ps->node);
 	for (size_t i = 0; i < ps->n_timers; i++) {
 		const Ledgerlet__Journal__ArmedTimer *t = ps->timers[i];
 		int rc = fsm_timer_add(s, t->key, t->pod_uid, t->due_ms);
