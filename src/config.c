@@ -525,6 +525,12 @@ static int fold_json(struct loader *l)
 		json_object_object_add(o, "kubeReserved", sorted(l->kube_reserved));
 	if (l->system_reserved != NULL)
 		json_object_object_add(o, "systemReserved", sorted(l->system_reserved));
+	if (l->c->kubeconfig != NULL) {
+		/* Joined to an API server: what the node's side of it needs. */
+		json_object_object_add(o, "api", json_object_new_boolean(1));
+		json_object_object_add(o, "leaseDurationSeconds", json_object_new_int((int32_t)l->c->lease_duration_s));
+		json_object_object_add(o, "statusReportMs", json_object_new_int64(l->c->node_status_report_ms));
+	}
 	int rc = set_str(&l->c->fold_json, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return rc ? fail(l, "out of memory") : 0;

@@ -64,6 +64,8 @@ struct ll_config {
 };
 
 #define LL_DEFAULT_MAX_PODS 110
+/* The Kubernetes release whose kubelet ledgerlet behaves as (nodeInfo.kubeletVersion). */
+#define LL_KUBELET_VERSION "v1.34.0+ledgerlet"
 
 /*
  * Builds the effective configuration. Returns 0, or -1 with err naming what is

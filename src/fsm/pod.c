@@ -302,6 +302,8 @@ static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 			 * the container is created from and reports as imageID. */
 			const char *ref = node_image_ref(f->s, cs->image);
 			COPY(c->image_ref, ref != NULL ? ref : "");
+			api_event(f, p, (int)i, "Normal", "Pulled",
+				  "Container image \"%s\" already present on machine", cs->image);
 		}
 		c->image_ready = true;
 		ctr_create(f, p, i);
@@ -319,6 +321,8 @@ static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 		char msg[FSM_MESSAGE_BYTES];
 		snprintf(msg, sizeof(msg), "Back-off pulling image \"%s\"", cs->image);
 		set_waiting(c, "ImagePullBackOff", msg);
+		api_event(f, p, (int)i, "Normal", "BackOff", "%s", msg);
+		api_event(f, p, (int)i, "Warning", "Failed", "Error: ImagePullBackOff");
 		c->stage = FSM_CS_WAITING;
 		c->retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
 		timer_arm(f, p, "pull", cs->name, c->retry_after_ts_ms);
@@ -326,6 +330,7 @@ static void ctr_pull_or_create(struct fold *f, struct fsm_pod *p, size_t i)
 	}
 	c->pulls++;
 	c->stage = FSM_CS_PULLING;
+	api_event(f, p, (int)i, "Normal", "Pulling", "Pulling image \"%s\"", cs->image);
 	ctr_emit_pull(f, p, i);
 }
 
@@ -529,6 +534,11 @@ static void ctr_kill(struct fold *f, struct fsm_pod *p, size_t i, enum fsm_kill_
 		return;
 	c->kill_reason = why;
 	c->stage = FSM_CS_KILLING;
+	if (why == FSM_KILL_LIVENESS || why == FSM_KILL_STARTUP)
+		api_event(f, p, (int)i, "Normal", "Killing", "Container %s failed %s probe, will be restarted",
+			  cspec(p, i)->name, why == FSM_KILL_LIVENESS ? "liveness" : "startup");
+	else
+		api_event(f, p, (int)i, "Normal", "Killing", "Stopping container %s", cspec(p, i)->name);
 	if (!c->prestop_done) {
 		int64_t grace = kill_grace_s(p, i);
 		c->kill_deadline_ts_ms = f->now + (uint64_t)(grace > 0 ? grace : 0) * 1000;
@@ -623,6 +633,9 @@ static void ctr_restart(struct fold *f, struct fsm_pod *p, size_t i)
 			 cspec(p, i)->name, p->spec.name, p->spec.namespace_, p->spec.uid);
 		set_waiting(c, "CrashLoopBackOff", msg);
 		if (!c->backoff_armed) {
+			api_event(f, p, (int)i, "Warning", "BackOff",
+				  "Back-off restarting failed container %s in pod %s_%s(%s)", cspec(p, i)->name,
+				  p->spec.name, p->spec.namespace_, p->spec.uid);
 			c->backoff_armed = true;
 			timer_arm(f, p, "backoff", cspec(p, i)->name, c->exited_ts_ms + c->backoff_ms);
 		}
@@ -1366,6 +1379,7 @@ struct fsm_pod *pod_create(struct fold *f, struct fsm_pod_spec *spec, const char
 		size_t k = fsm_strlcpy(p->message, "Pod was rejected: ", sizeof(p->message));
 		fsm_strlcpy(p->message + k, message, sizeof(p->message) - k);
 		p->start_wall_ms = f->wall;
+		api_event(f, p, -1, "Warning", reason, "%s", message);
 		struct fsm_command *cmd =
 			fold_cmd(f, FSM_CMD_POD_REJECT, p->spec.uid, "reject/%s", p->spec.uid);
 		if (cmd != NULL) {
@@ -1456,6 +1470,7 @@ void pod_evict(struct fold *f, struct fsm_pod *p, const char *message)
 	COPY(p->phase, "Failed");
 	COPY(p->reason, "Evicted");
 	COPY(p->message, message);
+	api_event(f, p, -1, "Warning", "Evicted", "%s", message);
 	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_POD_EVICT, p->spec.uid, "evict/%s", p->spec.uid);
 	if (cmd != NULL) {
 		struct fsm_buf b = FSM_BUF_INIT;
@@ -1571,6 +1586,8 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 				 * or an earlier init container may be running again). */
 				c->image_ready = true;
 				COPY(c->image_ref, e->result);
+				api_event(f, p, i, "Normal", "Pulled", "Successfully pulled image \"%s\"",
+					  cspec(p, (size_t)i)->image);
 				fsm_image_add(f->s, cspec(p, (size_t)i)->image, e->result);
 				/* The reason of the last failed pull stays until a start
 				 * succeeds, as the kubelet's reason cache keeps it. */
@@ -1595,6 +1612,9 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 					p->ctrs[k].pull_backoff_updated_ts_ms = f->now;
 				}
 				pull_failed_waiting(c, cspec(p, (size_t)i)->image, e->error);
+				api_event(f, p, i, "Warning", "Failed", "Failed to pull image \"%s\": %s",
+					  cspec(p, (size_t)i)->image, e->error);
+				api_event(f, p, i, "Warning", "Failed", "Error: %s", c->waiting_reason);
 				c->stage = FSM_CS_WAITING;
 				c->retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
 				timer_arm(f, p, "pull", cspec(p, (size_t)i)->name, c->retry_after_ts_ms);
@@ -1636,9 +1656,12 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 					pod_sync(f, p);
 					return;
 				}
+				api_event(f, p, i, "Normal", "Created", "Created container: %s",
+					  cspec(p, (size_t)i)->name);
 				ctr_emit_start(f, p, (size_t)i);
 			} else {
 				set_waiting(c, "CreateContainerError", e->error);
+				api_event(f, p, i, "Warning", "Failed", "Error: %s", e->error);
 				c->stage = FSM_CS_WAITING;
 				c->retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
 				timer_arm(f, p, "retry", cspec(p, (size_t)i)->name, c->retry_after_ts_ms);
@@ -1647,8 +1670,11 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 			if (c->stage != FSM_CS_STARTING || a != c->attempt)
 				return;
 			if (e->ok) {
+				api_event(f, p, i, "Normal", "Started", "Started container %s",
+					  cspec(p, (size_t)i)->name);
 				ctr_running(f, p, (size_t)i, 0);
 			} else {
+				api_event(f, p, i, "Warning", "Failed", "Error: %s", e->error);
 				/* The runtime keeps the container, exited (containerd:
 				 * StartError, 128); the relist sees it die, so it is
 				 * restarted under the crash-loop back-off like any exit. The
@@ -1849,6 +1875,9 @@ void pod_on_probe(struct fold *f, struct fsm_pod *p, const struct fsm_ev_probe *
 		ps->successes = 0;
 		if (ps->failures < ft)
 			ps->failures++;
+		static const char *const kind[] = {"", "Liveness", "Readiness", "Startup"};
+		api_event(f, p, i, "Warning", "Unhealthy", "%s probe failed: %s", kind[pr->probe],
+			  pr->message);
 	}
 	switch (pr->probe) {
 	case FSM_PROBE_STARTUP:
