@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "effects/api.h"
 #include "effects/cri.h"
 #include "effects/effects.h"
 #include "effects/exec.h"
@@ -31,7 +32,11 @@
 #include "fsm/event_json.h"
 #include "fsm/status.h"
 #include "io/curl_glue.h"
+#include "io/kapi.h"
+#include "io/kubeconfig.h"
 #include "io/manifests.h"
+#include "io/nodeinfo.h"
+#include "io/podwatch.h"
 #include "io/reactor.h"
 #include "replay.h"
 
@@ -65,6 +70,12 @@ struct agent {
 	struct cri_client *cri;
 	struct fx_exec *exec;
 	struct fx_probe *probe;
+	char *facts;               /* the node's measured facts (io/nodeinfo), or NULL */
+	struct io_kubeconfig kc;   /* with --kubeconfig: */
+	bool kc_loaded;
+	struct kapi *kapi;         /* the API client, */
+	struct fx_api *api;        /* the API writer, */
+	struct io_podwatch *watch; /* the pods bound to this node */
 	struct fold_timer **timers; /* armed fold timers */
 	size_t ntimers;
 	uint64_t base_ts_ms, mono_at_base_ms;
@@ -329,11 +340,23 @@ static void dispatch_one(struct agent *a, const struct fsm_command *c)
 		timer_cancel(a, c);
 		return;
 	case FSM_CMD_API_POD_STATUS:
-		/* Standalone: no API server to send it to. */
 		if (a->cfg->show_pods)
 			show_status(a, c);
-		answer(a, c, true, FSM_ERR_NONE, "");
-		return;
+		/* fallthrough */
+	case FSM_CMD_API_POD_DELETE:
+	case FSM_CMD_API_MIRROR_CREATE:
+	case FSM_CMD_API_MIRROR_DELETE:
+	case FSM_CMD_API_NODE_REGISTER:
+	case FSM_CMD_API_NODE_STATUS:
+	case FSM_CMD_API_LEASE:
+	case FSM_CMD_API_EVENT:
+		if (a->api == NULL) {
+			/* Standalone: no API server to send it to. */
+			answer(a, c, true, FSM_ERR_NONE, "");
+			return;
+		}
+		rc = fx_api_dispatch(a->api, c);
+		break;
 	case FSM_CMD_POD_REJECT:
 	case FSM_CMD_POD_EVICT:
 		logf_("pod %s: %s %.*s", c->pod_uid, fsm_cmd_kind_name(c->kind), (int)c->body_len,
@@ -462,14 +485,42 @@ static void on_curl_done(void *arg, CURLMsg *msg)
 		cri_client_on_done(a->cri, msg);
 	else if (a->probe != NULL && fx_probe_owns(a->probe, msg->easy_handle))
 		fx_probe_on_done(a->probe, msg);
+	else if (a->kapi != NULL && kapi_owns(a->kapi, msg->easy_handle))
+		kapi_on_done(a->kapi, msg);
 }
 
 /* ---- configuration: at start and on SIGHUP ---- */
 
+/* The fold's configuration: the configured part and the measured facts
+ * (capacity, addresses, nodeInfo, hostIP) in one object. */
+static char *node_config_json(const struct agent *a, const char *fold_json)
+{
+	if (a->facts == NULL)
+		return strdup(fold_json);
+	json_object *o = json_tokener_parse(fold_json), *f = json_tokener_parse(a->facts);
+	char *out = NULL;
+	if (o != NULL && f != NULL) {
+		json_object_object_foreach(f, k, v)
+		{
+			json_object_object_add(o, k, json_object_get(v));
+		}
+		out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	json_object_put(o);
+	json_object_put(f);
+	return out != NULL ? out : strdup(fold_json);
+}
+
 /* Journals the fold's configuration when it differs from the fold's (quiet when
  * healthy). */
-static void apply_node_config(struct agent *a, const char *json)
+static void apply_node_config(struct agent *a, const char *conf_json)
 {
+	char *json = node_config_json(a, conf_json);
+	if (json == NULL) {
+		logf_("out of memory building the node configuration");
+		a->failed = 1;
+		return;
+	}
 	size_t len = strlen(json);
 	if (a->s.node_config == NULL || a->s.node_config_len != len ||
 	    memcmp(a->s.node_config, json, len) != 0) {
@@ -478,11 +529,8 @@ static void apply_node_config(struct agent *a, const char *json)
 		ev.u.node_config.config_len = len;
 		sink_event(a, &ev);
 	}
-	char *copy = strdup(json);
-	if (copy != NULL) {
-		free(a->fold_json);
-		a->fold_json = copy;
-	}
+	free(a->fold_json);
+	a->fold_json = json;
 }
 
 /* Whether a static pod's source (a file, or "file#i") is one of dir's files. */
@@ -630,8 +678,165 @@ static int runtime_open(struct agent *a)
 	return 0;
 }
 
+/* "containerd://1.6.20", or "" when the runtime does not answer in time. A
+ * client of its own: cri_call_sync drives its multi handle alone. */
+static void runtime_version(const char *endpoint, char *out, size_t n)
+{
+	out[0] = '\0';
+	CURLM *m = curl_multi_init();
+	struct cri_client *c = NULL;
+	if (m != NULL && endpoint != NULL && cri_client_new(&c, endpoint, m) == 0) {
+		Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
+		struct cri_reply r;
+		if (cri_call_sync(c, CRI_VERSION, &req.base, 3000, &r) == 0 && r.response != NULL) {
+			const Runtime__V1__VersionResponse *v = (const void *)r.response;
+			snprintf(out, n, "%s://%s", v->runtime_name, v->runtime_version);
+		}
+		cri_reply_clear(&r);
+	}
+	if (c != NULL)
+		cri_client_free(c);
+	if (m != NULL)
+		curl_multi_cleanup(m);
+}
+
+/* What the node is (capacity, addresses, nodeInfo): part of node.config. */
+static int facts_collect(struct agent *a)
+{
+	const struct ll_config *conf = a->cfg->conf;
+	char version[256], err[512];
+	runtime_version(conf->runtime_endpoint, version, sizeof(version));
+	struct io_nodeinfo_opts o = {
+		.node_name = conf->node_name,
+		.node_ip = conf->node_ip,
+		.runtime_version = version,
+		.kubelet_version = LL_KUBELET_VERSION,
+		.ephemeral_path = a->cfg->journal_dir,
+	};
+	if (io_nodeinfo_collect(&o, &a->facts, err, sizeof(err)) != 0) {
+		logf_("node facts: %s", err);
+		return conf->kubeconfig != NULL ? -1 : 0; /* a node must say what it is */
+	}
+	return 0;
+}
+
+/* ---- the API server (--kubeconfig) ---- */
+
+static bool pod_ref(void *arg, const char *uid, struct fx_api_pod_ref *out)
+{
+	struct agent *a = arg;
+	const struct fsm_pod *p = fsm_state_pod(&a->s, uid);
+	if (p == NULL)
+		return false;
+	out->namespace_ = p->spec.namespace_;
+	out->name = p->spec.name;
+	out->uid = p->spec.is_static ? p->mirror_uid : p->spec.uid;
+	return true;
+}
+
+static int api_open(struct agent *a)
+{
+	const struct ll_config *conf = a->cfg->conf;
+	if (conf->kubeconfig == NULL)
+		return 0;
+	char err[512];
+	if (io_kubeconfig_load(conf->kubeconfig, &a->kc, err, sizeof(err)) != 0) {
+		logf_("kubeconfig %s: %s", conf->kubeconfig, err);
+		return -1;
+	}
+	a->kc_loaded = true;
+	struct kapi_config kc = {
+		.kubeconfig = &a->kc,
+		.multi = a->multi,
+		.reactor = a->r,
+		.timer_id = io_timer_id_alloc(a->r),
+		.qps = conf->api_qps,
+		.burst = conf->api_burst,
+		.user_agent = "ledgerlet/" LL_KUBELET_VERSION " (linux) kubernetes",
+	};
+	int rc = kapi_new(&a->kapi, &kc);
+	if (rc == 0) {
+		struct fx_api_config ac = {.api = a->kapi, .reactor = a->r, .node_name = conf->node_name,
+					   .pod_ref = pod_ref, .pod_ref_arg = a};
+		rc = fx_api_new(&a->api, &ac, sink_of(a));
+	}
+	if (rc != 0) {
+		logf_("cannot start the API client: %s", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* A relist: the whole list is one SYNC event (the fold removes what it lacks). */
+static void watch_sync(void *arg, const char *const *objects, const size_t *lens, size_t n)
+{
+	struct agent *a = arg;
+	size_t total = 64;
+	for (size_t i = 0; i < n; i++)
+		total += lens[i] + 1;
+	char *list = malloc(total);
+	if (list == NULL) {
+		logf_("out of memory journaling a relist of %zu pods", n);
+		a->failed = 1;
+		return;
+	}
+	size_t at = (size_t)snprintf(list, total, "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"items\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			list[at++] = ',';
+		memcpy(list + at, objects[i], lens[i]);
+		at += lens[i];
+	}
+	list[at++] = ']';
+	list[at++] = '}';
+	struct fsm_event ev = {.kind = FSM_EV_API_POD};
+	ev.u.api_pod.type = FSM_WATCH_SYNC;
+	ev.u.api_pod.object = list;
+	ev.u.api_pod.object_len = at;
+	sink_event(a, &ev);
+	free(list);
+}
+
+static void watch_event(void *arg, enum io_podwatch_type type, const char *object, size_t len)
+{
+	struct fsm_event ev = {.kind = FSM_EV_API_POD};
+	ev.u.api_pod.type = type == IO_PODWATCH_ADDED	  ? FSM_WATCH_ADDED
+			    : type == IO_PODWATCH_MODIFIED ? FSM_WATCH_MODIFIED
+							   : FSM_WATCH_DELETED;
+	ev.u.api_pod.object = object;
+	ev.u.api_pod.object_len = len;
+	sink_event(arg, &ev);
+}
+
+static void watch_retry(void *arg, uint64_t delay_ms, const char *why)
+{
+	(void)arg;
+	logf_("API pods: %s; again in %llu ms", why, (unsigned long long)delay_ms);
+}
+
+static int api_watch(struct agent *a)
+{
+	if (a->kapi == NULL)
+		return 0;
+	struct io_podwatch_config wc = {.api = a->kapi, .reactor = a->r,
+					.timer_id = io_timer_id_alloc(a->r),
+					.node_name = a->cfg->conf->node_name};
+	struct io_podwatch_cb cb = {watch_sync, watch_event, watch_retry, a};
+	int rc = io_podwatch_start(&a->watch, &wc, &cb);
+	if (rc != 0)
+		logf_("cannot watch the API's pods: %s", strerror(-rc));
+	return rc;
+}
+
 static void agent_free(struct agent *a)
 {
+	/* The API's calls end with their client, before the multi handle. */
+	io_podwatch_stop(a->watch);
+	fx_api_free(a->api);
+	kapi_free(a->kapi);
+	if (a->kc_loaded)
+		io_kubeconfig_free(&a->kc);
+	free(a->facts);
 	/* Order: the CRI client's calls end before the executors that own them. */
 	if (a->cri != NULL)
 		cri_client_free(a->cri);
@@ -702,22 +907,25 @@ int agent_run(struct jnl *j, const struct agent_config *cfg)
 		logf_("cannot watch signals");
 		goto out;
 	}
-	if (runtime_open(&a) != 0)
+	if (runtime_open(&a) != 0 || facts_collect(&a) != 0 || api_open(&a) != 0)
 		goto out;
 
-	apply_node_config(&a, cfg->conf->fold_json);
 	/* Reconcile (contract 5): what was in flight is issued again with its ids;
-	 * the executors find what is already done by its labels. */
+	 * the executors find what is already done by its labels. Before anything
+	 * new is folded: what that issues is not in flight yet. */
 	struct fsm_out pending = {0};
 	if (fsm_pending(&a.s, &pending) == 0)
 		for (size_t i = 0; i < pending.n; i++)
 			copy_command(&a.dispatch, &pending.cmds[i]);
 	size_t npending = pending.n;
 	fsm_out_free(&pending);
+	apply_node_config(&a, cfg->conf->fold_json);
 	if (use_manifest_dir(&a, cfg->conf->static_pod_path) != 0)
 		goto out;
 	if (a.exec != NULL)
 		on_relist(&a, TIMER_RELIST);
+	if (api_watch(&a) != 0)
+		goto out;
 	if (commit_and_dispatch(&a) != 0 || a.failed)
 		goto out;
 	logf_("journal %s: seq %llu..%llu, state at seq %llu (snapshot %llu + %llu folded in %llu ms), "

@@ -9,21 +9,32 @@
  * (DESIGN.md contract 4). Requests go through io/kapi (TLS, auth, the
  * client's QPS/burst limit).
  *
- * Retries: a write that gets no answer, 5xx, 429 or a 409 Conflict on an
+ * Retries: a write that gets no answer, 5xx, 408, 429 or a 409 Conflict on an
  * object whose resourceVersion it must read again is retried here with
  * exponential back-off (500 ms doubling to 30 s, ±25 % jitter, at least the
  * Retry-After), until it succeeds, is superseded or meets an answer that
  * retrying cannot change; only then does its effect come back. The fold never
  * waits on a retry and never sees its jitter (nothing it decides depends on
  * it); a crash loses the retries, and the fold issues again what was not
- * acknowledged (fsm_pending).
+ * acknowledged (fsm_pending). There is no limit on the number of retries of a
+ * command (as the kubelet, which syncs until it gets through): the back-off
+ * bounds their pace and FX_API_QUEUED_MAX what waits. A read again after a
+ * 409 (or a 404 of an object just seen) goes at once, three times in a row at
+ * most, then with the back-off. Other answers: 404 failed, not-found; 401 and
+ * 403 failed, transient (credentials may change; not retried here); every
+ * other 4xx failed, permanent, with the server's message. Should the reactor
+ * refuse a retry's timer (at its bound), the command fails, transient.
  *
  * Order and coalescing: the commands of one pod (pod_uid) run one at a time in
  * the order dispatched. An api.pod_status waiting behind another of the same
  * pod is superseded by a newer one: it answers ok with result "superseded"
  * without being sent, so a pod's status is written at most once per round
  * trip whatever the fold's rate of change (no write storm). The same holds for
- * api.node_status and api.lease (keyed by the node).
+ * api.node_status and api.lease (keyed by the node: api.node_register and
+ * api.node_status share one lane, in order; api.lease has its own). A command
+ * between two tries (waiting for its back-off) is superseded too: the newer one
+ * takes its place and its back-off. An ok answer's result is "" unless said
+ * below.
  *
  * Commands (bodies as src/fsm writes them):
  *   api.pod_status    body: the PodStatus. The target comes from pod_ref
@@ -44,7 +55,8 @@
  *   api.pod_delete    body {"namespace","name","uid"}: DELETE .../pods/NAME with
  *                     DeleteOptions {"gracePeriodSeconds":0,"preconditions":
  *                     {"uid":UID}} (the final delete of a terminated pod). 2xx and
- *                     404 and 409: ok (gone, or not ours to delete).
+ *                     404 and 409: ok (gone, or not ours to delete), result
+ *                     "deleted", "not-found" or "conflict".
  *   api.mirror_create body: the mirror Pod (metadata.annotations carry
  *                     kubernetes.io/config.mirror): POST .../namespaces/NS/pods.
  *                     201: ok, result the new object's metadata.uid. 409
@@ -65,7 +77,8 @@
  *                     kube-node-lease, created when missing (with an
  *                     ownerReference to the Node when the node's uid is known
  *                     from api.node_register), else PUT from the last copy read
- *                     (a 409 reads it again). 2xx: ok.
+ *                     (a 409 reads it again). 2xx: ok, result "created" when
+ *                     it was created, else "".
  *   api.event         body {"involvedObject":{kind, namespace, name, uid,
  *                     apiVersion, fieldPath?}, "reason", "message",
  *                     "type" (Normal|Warning), "time" (RFC 3339)}: answered ok at
@@ -75,12 +88,22 @@
  *                     PATCHes that one's count and lastTimestamp; more than 10
  *                     similar events (same object, reason, type; other messages)
  *                     within 10 minutes are aggregated into one "(combined from
- *                     similar events): MESSAGE"; a token bucket per involved
- *                     object (burst 25, one token per 5 minutes) drops the rest.
- *                     POST .../namespaces/NS/events with source {component:
- *                     kubelet, host: NODE}, reportingComponent kubelet,
- *                     reportingInstance NODE. A failed send is retried at most
- *                     12 times, then dropped (events are best-effort).
+ *                     similar events): MESSAGE" (as client-go's aggregator:
+ *                     from the tenth distinct message on); a token bucket per
+ *                     involved object (burst 25, one token per 5 minutes) drops
+ *                     the rest, checked first. POST .../namespaces/NS/events
+ *                     (NS: the object's, "default" for a node) with source
+ *                     {component: kubelet, host: NODE}, reportingComponent
+ *                     kubelet, reportingInstance NODE, first/lastTimestamp the
+ *                     body's time to the second. Events go one at a time (a
+ *                     count PATCH never overtakes its POST); one waiting takes
+ *                     a newer count of itself. A PATCH that meets 404 creates
+ *                     the event again with its count. A send without an answer,
+ *                     or with 408, 429 or 5xx, is retried at most 12 times,
+ *                     then dropped; any other refusal drops it at once (as
+ *                     client-go: events are best-effort). At most 1024 events
+ *                     wait to be sent; past that, and for a body without
+ *                     involvedObject kind and name, the result is "dropped".
  *
  * Errors: 0 or a negative errno. Not thread-safe: the reactor's thread makes
  * every call.
@@ -95,7 +118,8 @@
 #include "io/kapi.h"
 #include "io/reactor.h"
 
-#define FX_API_QUEUED_MAX 65536 /* commands taken and not yet answered */
+#define FX_API_QUEUED_MAX 65536 /* commands taken and not yet answered (events included,
+                                  until their answer is delivered) */
 
 /* The API object a pod's status goes to. */
 struct fx_api_pod_ref {

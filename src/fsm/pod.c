@@ -408,6 +408,8 @@ static void ctr_running(struct fold *f, struct fsm_pod *p, size_t i, uint64_t st
 {
 	struct fsm_ctr *c = &p->ctrs[i];
 	const struct fsm_container_spec *cs = cspec(p, i);
+	/* Its start answered, or the runtime seen running it first. */
+	api_event(f, p, (int)i, "Normal", "Started", "Started container %s", cs->name);
 	c->stage = FSM_CS_RUNNING;
 	c->started_wall_ms = started_wall_ms ? started_wall_ms : f->wall;
 	c->spec_hash = cs->spec_hash;
@@ -1670,8 +1672,6 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 			if (c->stage != FSM_CS_STARTING || a != c->attempt)
 				return;
 			if (e->ok) {
-				api_event(f, p, i, "Normal", "Started", "Started container %s",
-					  cspec(p, (size_t)i)->name);
 				ctr_running(f, p, (size_t)i, 0);
 			} else {
 				api_event(f, p, i, "Warning", "Failed", "Error: %s", e->error);
