@@ -394,6 +394,19 @@ static void on_retry_timer(void *arg, uint64_t timer_id)
 	flush_after_callback(x);
 }
 
+/* A pod's status that waited FX_API_STATUS_COALESCE_MS for newer ones. */
+static void on_coalesced(void *arg, uint64_t timer_id)
+{
+	struct job *j = arg;
+	(void)timer_id;
+	j->timer_set = false;
+	struct fx_api *x = j->x;
+	struct lane *l = j->lane;
+	job_send(j);
+	lane_settle(x, l);
+	flush_after_callback(x);
+}
+
 /* Sends j again after the back-off. Without a reactor timer for it (the reactor
  * at its bound) the command fails, transient: the fold issues it again. */
 static void job_retry(struct job *j, uint64_t retry_after_ms)
@@ -1386,6 +1399,12 @@ int fx_api_dispatch(struct fx_api *x, const struct fsm_command *c)
 		return 0;
 	}
 	l->head = l->tail = j;
+	if (c->kind == FSM_CMD_API_POD_STATUS &&
+	    io_timer_set(x->r, j->timer_id, io_reactor_now_ms(x->r) + FX_API_STATUS_COALESCE_MS,
+			 on_coalesced, j) == 0) {
+		j->timer_set = true; /* newer statuses meanwhile supersede it */
+		return 0;
+	}
 	job_send(j);
 	lane_settle(x, l); /* answers, if any, wait for the flush timer */
 	return 0;

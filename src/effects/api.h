@@ -120,6 +120,10 @@
 
 #define FX_API_QUEUED_MAX 65536 /* commands taken and not yet answered (events included,
                                   until their answer is delivered) */
+/* A status that finds its pod's lane empty waits this long before it is sent:
+ * the changes of one step of a pod's start (sandbox ready, container created,
+ * started, running) make one write, as the kubelet's one status per pod sync. */
+#define FX_API_STATUS_COALESCE_MS 250
 
 /* The API object a pod's status goes to. */
 struct fx_api_pod_ref {
