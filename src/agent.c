@@ -808,10 +808,15 @@ static void watch_event(void *arg, enum io_podwatch_type type, const char *objec
 	sink_event(arg, &ev);
 }
 
+/* The back-off the source drew is journaled (a replay shows the silence). */
 static void watch_retry(void *arg, uint64_t delay_ms, const char *why)
 {
-	(void)arg;
 	logf_("API pods: %s; again in %llu ms", why, (unsigned long long)delay_ms);
+	struct fsm_event ev = {.kind = FSM_EV_API_BACKOFF};
+	ev.u.api_backoff.resource = "pods";
+	ev.u.api_backoff.delay_ms = (int64_t)delay_ms;
+	ev.u.api_backoff.reason = why;
+	sink_event(arg, &ev);
 }
 
 static int api_watch(struct agent *a)

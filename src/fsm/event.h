@@ -33,8 +33,9 @@ enum fsm_event_kind {
 	FSM_EV_NODE_PRESSURE = 10,
 	FSM_EV_POD_STATS = 11,
 	FSM_EV_CLOCK = 12,
+	FSM_EV_API_BACKOFF = 13,
 };
-#define FSM_EV_KIND_COUNT 13
+#define FSM_EV_KIND_COUNT 14
 
 enum fsm_watch_type {
 	FSM_WATCH_NONE = 0,
@@ -135,6 +136,15 @@ struct fsm_ev_node_pressure {
 	int64_t capacity;
 };
 
+/* An API source's back-off after a failure: the delay drawn (jitter included)
+ * and why. The fold only counts it; it is journaled so that a replay shows
+ * when and why the node did not hear from the API. */
+struct fsm_ev_api_backoff {
+	const char *resource;
+	int64_t delay_ms;
+	const char *reason;
+};
+
 struct fsm_ev_pod_stats {
 	const char *pod_uid;
 	int64_t memory_bytes;
@@ -166,6 +176,7 @@ struct fsm_event {
 		struct fsm_ev_node_config node_config;
 		struct fsm_ev_node_pressure node_pressure;
 		struct fsm_ev_pod_stats pod_stats;
+		struct fsm_ev_api_backoff api_backoff;
 	} u;
 };
 

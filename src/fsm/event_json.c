@@ -454,6 +454,8 @@ enum {
 	EF_DISK_BYTES,
 	EF_INODES,
 	EF_PIDS,
+	EF_RESOURCE,
+	EF_DELAY_MS,
 	EF_COUNT
 };
 
@@ -495,6 +497,8 @@ static const char *const event_field_names[EF_COUNT] = {
 	[EF_DISK_BYTES] = "disk_bytes",
 	[EF_INODES] = "inodes",
 	[EF_PIDS] = "pids",
+	[EF_RESOURCE] = "resource",
+	[EF_DELAY_MS] = "delay_ms",
 };
 
 /* The top-level keys of a command line. */
@@ -650,6 +654,12 @@ static const struct field pod_stats_fields[] = {
 	{EF_PIDS, V_I64, 0, EV(u.pod_stats.pids), 0},
 };
 
+static const struct field api_backoff_fields[] = {
+	{EF_RESOURCE, V_STR, 0, EV(u.api_backoff.resource), 0},
+	{EF_DELAY_MS, V_I64, 0, EV(u.api_backoff.delay_ms), 0},
+	{EF_REASON, V_STR, 0, EV(u.api_backoff.reason), 0},
+};
+
 struct field_list {
 	const struct field *f;
 	size_t n;
@@ -670,6 +680,7 @@ static const struct field_list kind_fields[FSM_EV_KIND_COUNT] = {
 	[FSM_EV_NODE_CONFIG] = FIELDS(node_config_fields),
 	[FSM_EV_NODE_PRESSURE] = FIELDS(node_pressure_fields),
 	[FSM_EV_POD_STATS] = FIELDS(pod_stats_fields),
+	[FSM_EV_API_BACKOFF] = FIELDS(api_backoff_fields),
 };
 
 /* id and pod_uid: the writer puts `cmd` between them. */

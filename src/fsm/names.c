@@ -22,6 +22,7 @@ static const char *const event_kinds[FSM_EV_KIND_COUNT] = {
 	[FSM_EV_NODE_PRESSURE] = "node.pressure",
 	[FSM_EV_POD_STATS] = "pod.stats",
 	[FSM_EV_CLOCK] = "clock",
+	[FSM_EV_API_BACKOFF] = "api.backoff",
 };
 
 static const char *const watch_types[] = {

@@ -1306,6 +1306,7 @@ int fsm_fold(struct fsm_state *s, const struct fsm_event *ev, struct fsm_out *ou
 		evict_if_pressed(&f);
 		break;
 	}
+	case FSM_EV_API_BACKOFF: /* counted; nothing waits on it */
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
 		break;

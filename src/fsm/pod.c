@@ -1662,8 +1662,14 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 					  cspec(p, (size_t)i)->name);
 				ctr_emit_start(f, p, (size_t)i);
 			} else {
-				set_waiting(c, "CreateContainerError", e->error);
-				api_event(f, p, i, "Warning", "Failed", "Error: %s", e->error);
+				/* A container's configuration the executor could not make
+				 * (a ConfigMap or Secret it needs is missing) is
+				 * CreateContainerConfigError, with the kubelet's message. */
+				static const char cfgerr[] = "CreateContainerConfigError: ";
+				bool is_cfg = strncmp(e->error, cfgerr, sizeof(cfgerr) - 1) == 0;
+				const char *msg = is_cfg ? e->error + sizeof(cfgerr) - 1 : e->error;
+				set_waiting(c, is_cfg ? "CreateContainerConfigError" : "CreateContainerError", msg);
+				api_event(f, p, i, "Warning", "Failed", "Error: %s", msg);
 				c->stage = FSM_CS_WAITING;
 				c->retry_after_ts_ms = f->now + f->s->cfg.sync_retry_ms;
 				timer_arm(f, p, "retry", cspec(p, (size_t)i)->name, c->retry_after_ts_ms);

@@ -148,6 +148,7 @@ union pb_payload {
 	Ledgerlet__Journal__NodePressure node_pressure;
 	Ledgerlet__Journal__PodStats pod_stats;
 	Ledgerlet__Journal__Clock clock;
+	Ledgerlet__Journal__ApiBackoff api_backoff;
 };
 
 static void event_to_pb(const struct fsm_event *ev, PbEvent *pe, union pb_payload *u)
@@ -256,6 +257,13 @@ static void event_to_pb(const struct fsm_event *ev, PbEvent *pe, union pb_payloa
 		ledgerlet__journal__clock__init(&u->clock);
 		pe->clock = &u->clock;
 		break;
+	case FSM_EV_API_BACKOFF:
+		ledgerlet__journal__api_backoff__init(&u->api_backoff);
+		u->api_backoff.resource = s_out(ev->u.api_backoff.resource);
+		u->api_backoff.delay_ms = ev->u.api_backoff.delay_ms;
+		u->api_backoff.reason = s_out(ev->u.api_backoff.reason);
+		pe->api_backoff = &u->api_backoff;
+		break;
 	case FSM_EV_NONE:
 		assert(!"event without a kind");
 		break;
@@ -362,6 +370,11 @@ static int event_from_pb(const PbEvent *pe, struct fsm_event *ev, char *why, siz
 		ev->u.pod_stats.disk_bytes = pe->pod_stats->disk_bytes;
 		ev->u.pod_stats.inodes = pe->pod_stats->inodes;
 		ev->u.pod_stats.pids = pe->pod_stats->pids;
+		break;
+	case FSM_EV_API_BACKOFF:
+		ev->u.api_backoff.resource = s_in(pe->api_backoff->resource);
+		ev->u.api_backoff.delay_ms = pe->api_backoff->delay_ms;
+		ev->u.api_backoff.reason = s_in(pe->api_backoff->reason);
 		break;
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
@@ -640,6 +653,10 @@ int jnl_codec_event_copy(struct fsm_arena *a, struct fsm_event *d, const struct 
 		break;
 	case FSM_EV_POD_STATS:
 		rc = cp(a, &d->u.pod_stats.pod_uid);
+		break;
+	case FSM_EV_API_BACKOFF:
+		rc = cp(a, &d->u.api_backoff.resource);
+		rc = rc ? rc : cp(a, &d->u.api_backoff.reason);
 		break;
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:

@@ -86,6 +86,10 @@ static bool event_equal(const struct fsm_event *a, const struct fsm_event *b)
 		return str_eq(x->pod_uid, y->pod_uid) && x->memory_bytes == y->memory_bytes &&
 		       x->disk_bytes == y->disk_bytes && x->inodes == y->inodes && x->pids == y->pids;
 	}
+	case FSM_EV_API_BACKOFF:
+		return str_eq(a->u.api_backoff.resource, b->u.api_backoff.resource) &&
+		       a->u.api_backoff.delay_ms == b->u.api_backoff.delay_ms &&
+		       str_eq(a->u.api_backoff.reason, b->u.api_backoff.reason);
 	case FSM_EV_CLOCK:
 		return true;
 	default:
@@ -450,6 +454,8 @@ static const char *const canonical_lines[] = {
 	"{\"ts_ms\":1011,\"kind\":\"pod.stats\",\"pod_uid\":\"u1\",\"memory_bytes\":1,\"disk_bytes\":2,"
 	"\"inodes\":3,\"pids\":-4}",
 	"{\"ts_ms\":1012,\"kind\":\"clock\"}",
+	"{\"ts_ms\":1014,\"kind\":\"api.backoff\",\"resource\":\"pods\",\"delay_ms\":812,"
+	"\"reason\":\"LIST pods: 500\"}",
 	"{\"ts_ms\":1013,\"kind\":\"cri.sandbox\",\"pod_uid\":\"\",\"attempt\":0,\"id\":\"\","
 	"\"state\":\"\",\"ip\":\"\"}",
 };
@@ -1191,6 +1197,11 @@ static void rand_event(struct fsm_event *ev, struct fsm_arena *a)
 		ev->u.pod_stats.disk_bytes = rand_i64();
 		ev->u.pod_stats.inodes = rand_i64();
 		ev->u.pod_stats.pids = rand_i64();
+		break;
+	case FSM_EV_API_BACKOFF:
+		ev->u.api_backoff.resource = rand_str(a);
+		ev->u.api_backoff.delay_ms = rand_i64();
+		ev->u.api_backoff.reason = rand_str(a);
 		break;
 	default:
 		break;
