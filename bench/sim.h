@@ -80,6 +80,7 @@ struct sim_opts {
 	uint32_t pm_pull_never;    /* containers with imagePullPolicy Never: their image is
 	                            * side-loaded later (a cri.image event) */
 	uint32_t pm_image_gc_tick; /* per tick: an image is garbage-collected */
+	bool api;                  /* joined to an API server: Node, Lease, events, deletes */
 };
 
 SIM_FN void sim_opts_default(struct sim_opts *o, uint64_t seed, uint32_t pods)
@@ -1121,13 +1122,18 @@ SIM_FN bool sim_fire(struct sim *s, struct sim_act *a)
 	char buf[80];
 	switch ((enum sim_act_type)a->type) {
 	case SA_CONFIG: {
-		char cfg[400];
+		char cfg[800];
 		snprintf(cfg, sizeof(cfg),
 		         "{\"nodeName\":\"node-1\",\"hostIP\":\"10.0.0.1\",\"maxPods\":%u,"
 		         "\"allocatable\":{\"cpu\":\"64\",\"memory\":\"256Gi\","
 		         "\"ephemeral-storage\":\"500Gi\",\"pods\":\"%u\"},"
-		         "\"labels\":{\"kubernetes.io/hostname\":\"node-1\"}}",
-		         s->o.max_pods, s->o.max_pods);
+		         "\"labels\":{\"kubernetes.io/hostname\":\"node-1\"}%s}",
+		         s->o.max_pods, s->o.max_pods,
+		         s->o.api ? ",\"api\":true,\"node\":{\"capacity\":{\"cpu\":\"64\","
+		                    "\"memory\":\"256Gi\",\"ephemeral-storage\":\"500Gi\"},"
+		                    "\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"10.0.0.1\"}],"
+		                    "\"nodeInfo\":{\"machineID\":\"m\",\"bootID\":\"b\"}}"
+		                  : "");
 		e = sim_event(s, FSM_EV_NODE_CONFIG);
 		e->u.node_config.config = sim_str(s, cfg);
 		e->u.node_config.config_len = strlen(cfg);

@@ -129,6 +129,7 @@ static void record(struct sim *s, uint64_t seed, uint32_t pods, size_t n, struct
 	o.pm_evict_tick = 10;
 	o.pm_pull_never = 30;
 	o.pm_image_gc_tick = 10;
+	o.api = seed % 2 == 1; /* half the streams with the API side */
 	sim_init(s, &o);
 	s->on_fold = on_fold_record;
 	s->ctx = cmds0;
@@ -520,6 +521,7 @@ static uint64_t run_seed(uint64_t seed, struct watch *w, uint64_t *events)
 	sim_opts_stress(&o);
 	o.check_ids = true;
 	o.quiet_probes = seed % 3 == 0;
+	o.api = seed % 2 == 0; /* half the streams with the API side */
 	struct sim s;
 	sim_init(&s, &o);
 	memset(w, 0, sizeof(*w));
@@ -548,6 +550,7 @@ static void save_stream(uint64_t seed, uint64_t upto_seq, char *path, size_t n)
 	sim_opts_stress(&o);
 	o.check_ids = true;
 	o.quiet_probes = seed % 3 == 0;
+	o.api = seed % 2 == 0; /* half the streams with the API side */
 	o.record = true;
 	struct sim s;
 	sim_init(&s, &o);
