@@ -71,6 +71,7 @@ struct agent {
 	struct fx_exec *exec;
 	struct fx_probe *probe;
 	char *facts;               /* the node's measured facts (io/nodeinfo), or NULL */
+	char *host_ip;             /* of the facts, or NULL */
 	struct io_kubeconfig kc;   /* with --kubeconfig: */
 	bool kc_loaded;
 	struct kapi *kapi;         /* the API client, */
@@ -651,6 +652,8 @@ static void reload(struct agent *a)
 
 /* ---- start and stop ---- */
 
+static int api_open(struct agent *a);
+
 static int runtime_open(struct agent *a)
 {
 	a->multi = curl_multi_init();
@@ -659,6 +662,8 @@ static int runtime_open(struct agent *a)
 		return -1;
 	}
 	const struct ll_config *conf = a->cfg->conf;
+	if (api_open(a) != 0)
+		return -1;
 	if (conf->runtime_endpoint == NULL)
 		return 0;
 	int rc = cri_client_new(&a->cri, conf->runtime_endpoint, a->multi);
@@ -666,8 +671,11 @@ static int runtime_open(struct agent *a)
 		logf_("container runtime %s: %s", conf->runtime_endpoint, cri_strerror(rc));
 		return -1;
 	}
+	/* The API (NULL standalone) gives containers their ConfigMap and
+	 * Secret environment. */
 	struct fx_exec_config xc = {.reactor = a->r, .cgroup_parent = conf->cgroup_root,
-				     .node_name = conf->node_name};
+				     .node_name = conf->node_name, .api = a->kapi,
+				     .host_ip = a->host_ip};
 	rc = fx_exec_new(&a->exec, a->cri, &xc, sink_of(a));
 	if (rc == 0)
 		rc = fx_probe_new(&a->probe, a->r, a->multi, a->cri, sink_of(a));
@@ -717,6 +725,10 @@ static int facts_collect(struct agent *a)
 		logf_("node facts: %s", err);
 		return conf->kubeconfig != NULL ? -1 : 0; /* a node must say what it is */
 	}
+	json_object *f = json_tokener_parse(a->facts), *ip;
+	if (f != NULL && json_object_object_get_ex(f, "hostIP", &ip))
+		a->host_ip = strdup(json_object_get_string(ip));
+	json_object_put(f);
 	return 0;
 }
 
@@ -835,18 +847,20 @@ static int api_watch(struct agent *a)
 
 static void agent_free(struct agent *a)
 {
-	/* The API's calls end with their client, before the multi handle. */
+	/* Order: the CRI client's calls end before the executors that own them;
+	 * the executor's API reads and the API writer's calls end before their
+	 * client, which goes before the multi handle. */
+	if (a->cri != NULL)
+		cri_client_free(a->cri);
+	fx_probe_free(a->probe);
+	fx_exec_free(a->exec);
 	io_podwatch_stop(a->watch);
 	fx_api_free(a->api);
 	kapi_free(a->kapi);
 	if (a->kc_loaded)
 		io_kubeconfig_free(&a->kc);
 	free(a->facts);
-	/* Order: the CRI client's calls end before the executors that own them. */
-	if (a->cri != NULL)
-		cri_client_free(a->cri);
-	fx_probe_free(a->probe);
-	fx_exec_free(a->exec);
+	free(a->host_ip);
 	if (a->glue != NULL)
 		io_curl_detach(a->glue);
 	if (a->multi != NULL)
@@ -912,7 +926,7 @@ int agent_run(struct jnl *j, const struct agent_config *cfg)
 		logf_("cannot watch signals");
 		goto out;
 	}
-	if (runtime_open(&a) != 0 || facts_collect(&a) != 0 || api_open(&a) != 0)
+	if (facts_collect(&a) != 0 || runtime_open(&a) != 0)
 		goto out;
 
 	/* Reconcile (contract 5): what was in flight is issued again with its ids;

@@ -29,6 +29,7 @@
 #include <inttypes.h>
 #include <json-c/json_object.h>
 #include <json-c/json_tokener.h>
+#include <json-c/linkhash.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -94,7 +95,7 @@ struct ctr_spec {
 	size_t n_command;
 	char **args;
 	size_t n_args;
-	struct kv *env;
+	struct kv *env; /* resolved before CreateContainer; values may be secrets */
 	size_t n_env;
 	struct mount *mounts; /* the body's "mounts", from the volume executor */
 	size_t n_mounts;
@@ -164,6 +165,13 @@ struct op {
 	struct port *ports;
 	size_t n_ports;
 	struct ctr_spec *ctr;
+	/* create: the container's JSON (a reference) for its environment, the read of
+	 * its ConfigMaps and Secrets in flight, and what a fieldRef reads */
+	struct json_object *env_spec;
+	struct fx_env_fetch *fetch;
+	struct fx_env_facts facts;
+	char *pod_ip;
+	char *pod_ips;
 	char **argv; /* exec, hook */
 	size_t argc;
 	char *hook;     /* "postStart", "preStop" */
@@ -205,7 +213,10 @@ struct fx_exec {
 	struct fx_sink sink;
 	char *log_root;
 	char *cgroup_parent;
-	char *node_name; /* FX_LABEL_MANAGED's value */
+	char *node_name;     /* FX_LABEL_MANAGED's value */
+	char *node_name_cfg; /* as configured (NULL: none): spec.nodeName of a fieldRef */
+	char *host_ip;       /* NULL: not known */
+	struct kapi *api;
 	char **dns_servers;
 	size_t n_dns_servers;
 	char **dns_searches;
@@ -476,7 +487,8 @@ static bool path_safe(const char *s)
  * array") or longer than LIST_ITEMS_MAX ("<scope>: more than N <items>").
  */
 static int list_member(struct json_object *o, const char *key, const char *what, const char *scope,
-                       const char *items, struct json_object **a, size_t *n, char *err, size_t err_len)
+                       const char *items, struct json_object **a, size_t *n, char *err,
+                       size_t err_len)
 {
 	*a = jmember(o, key);
 	*n = 0;
@@ -536,6 +548,7 @@ static void ctr_spec_free(struct ctr_spec *s)
 	strv_free(s->args, s->n_args);
 	for (size_t i = 0; i < s->n_env; i++) {
 		free(s->env[i].key);
+		explicit_bzero(s->env[i].value, strlen(s->env[i].value));
 		free(s->env[i].value);
 	}
 	free(s->env);
@@ -574,41 +587,23 @@ static int quantity(struct json_object *res, const char *list, const char *name,
 	return 0;
 }
 
-static int env_parse(struct json_object *c, struct ctr_spec *s, char *err, size_t err_len)
+/*
+ * The env and envFrom lists' shapes, checked at dispatch; their values are resolved
+ * (fx_env_resolve) once the sandbox's IPs are known, just before CreateContainer.
+ */
+static int env_parse(struct json_object *c, char *err, size_t err_len)
 {
-	if (jmember(c, "envFrom") != NULL &&
-	    !json_object_is_type(jmember(c, "envFrom"), json_type_null)) {
-		snprintf(err, err_len, "envFrom is not supported");
-		return -1;
-	}
 	struct json_object *a;
 	size_t n;
+	if (list_member(c, "envFrom", "envFrom", "envFrom", "sources", &a, &n, err, err_len) != 0)
+		return -1;
 	if (list_member(c, "env", "env", "env", "variables", &a, &n, err, err_len) != 0)
 		return -1;
-	if (a == NULL)
-		return 0;
-	s->env = calloc(n + 1, sizeof(*s->env));
-	if (s->env == NULL) {
-		snprintf(err, err_len, "out of memory");
-		return -1;
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
 		const char *name = jstr(e, "name");
 		if (name == NULL || name[0] == '\0') {
 			snprintf(err, err_len, "env[%zu]: name required", i);
-			return -1;
-		}
-		struct json_object *from = jmember(e, "valueFrom");
-		if (from != NULL && !json_object_is_type(from, json_type_null)) {
-			snprintf(err, err_len, "env %s: valueFrom is not supported", name);
-			return -1;
-		}
-		s->env[s->n_env].key = strdup(name);
-		s->env[s->n_env].value = strdup(nz(jstr(e, "value")));
-		s->n_env++;
-		if (s->env[s->n_env - 1].key == NULL || s->env[s->n_env - 1].value == NULL) {
-			snprintf(err, err_len, "out of memory");
 			return -1;
 		}
 	}
@@ -619,7 +614,8 @@ static int mounts_parse(struct json_object *body, struct ctr_spec *s, char *err,
 {
 	struct json_object *a;
 	size_t n;
-	if (list_member(body, "mounts", "body: mounts", "body", "mounts", &a, &n, err, err_len) != 0)
+	if (list_member(body, "mounts", "body: mounts", "body", "mounts", &a, &n, err, err_len) !=
+	    0)
 		return -1;
 	if (a == NULL)
 		return 0;
@@ -682,7 +678,7 @@ static int ctr_spec_parse(struct json_object *body, struct ctr_spec **out, char 
 	}
 	if (jstrv(c, "command", &s->command, &s->n_command, err, err_len) != 0 ||
 	    jstrv(c, "args", &s->args, &s->n_args, err, err_len) != 0 ||
-	    env_parse(c, s, err, err_len) != 0 || mounts_parse(body, s, err, err_len) != 0)
+	    env_parse(c, err, err_len) != 0 || mounts_parse(body, s, err, err_len) != 0)
 		goto out;
 	s->stdin_open = jbool(c, "stdin");
 	s->stdin_once = jbool(c, "stdinOnce");
@@ -717,6 +713,819 @@ static const char *target_of(const struct fsm_command *c, struct json_object *bo
 			return b + 1;
 	}
 	return "";
+}
+
+/* ---- the container's environment (the kubelet's makeEnvironmentVariables) ------- */
+
+/* Frees a string that may hold a secret's value, zeroed first. */
+static void zfree(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+void fx_env_free(struct fx_env *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->n; i++) {
+		free(e->vars[i].name);
+		zfree(e->vars[i].value);
+	}
+	free(e->vars);
+	e->vars = NULL;
+	e->n = 0;
+}
+
+/* IsEnvVarName: [-._a-zA-Z][-._a-zA-Z0-9]* */
+static bool env_name_ok(const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		return false;
+	for (size_t i = 0; s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool ok = c == '-' || c == '.' || c == '_' || (c >= 'a' && c <= 'z') ||
+		          (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9');
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* The non-null object member key of o, or NULL. */
+static struct json_object *jobj(struct json_object *o, const char *key)
+{
+	struct json_object *v = jmember(o, key);
+	return v != NULL && json_object_is_type(v, json_type_object) ? v : NULL;
+}
+
+/* The environment being built, with its bounds. */
+struct env_build {
+	struct fx_env *e;
+	size_t cap;
+	size_t bytes;
+	char *err;
+	size_t err_len;
+};
+
+static const struct fx_env_var *env_get(const struct fx_env *e, const char *name, size_t len)
+{
+	/* Linear: at most FX_ENV_VARS_MAX variables, looked up once per definition
+	 * and per $(VAR). */
+	for (size_t i = 0; i < e->n; i++)
+		if (strncmp(e->vars[i].name, name, len) == 0 && e->vars[i].name[len] == '\0')
+			return &e->vars[i];
+	return NULL;
+}
+
+/* Defines name as value (taken over, even on failure): a later definition replaces
+ * an earlier one's value where it stands. 0, or -1 with err. */
+static int env_set(struct env_build *b, const char *name, char *value)
+{
+	if (value == NULL) {
+		snprintf(b->err, b->err_len, "out of memory");
+		return -1;
+	}
+	size_t vlen = strlen(value);
+	struct fx_env_var *v = (struct fx_env_var *)env_get(b->e, name, strlen(name));
+	size_t old = v != NULL ? strlen(v->value) : 0;
+	size_t add = v != NULL ? 0 : strlen(name);
+	if (b->bytes - old + vlen + add > FX_ENV_BYTES_MAX) {
+		snprintf(b->err, b->err_len, "environment larger than %zu bytes", FX_ENV_BYTES_MAX);
+		zfree(value);
+		return -1;
+	}
+	if (v != NULL) {
+		zfree(v->value);
+		v->value = value;
+		b->bytes = b->bytes - old + vlen;
+		return 0;
+	}
+	if (b->e->n >= FX_ENV_VARS_MAX) {
+		snprintf(b->err, b->err_len, "more than %d environment variables", FX_ENV_VARS_MAX);
+		zfree(value);
+		return -1;
+	}
+	if (b->e->n == b->cap) {
+		size_t cap = b->cap != 0 ? b->cap * 2 : 16;
+		struct fx_env_var *vars = realloc(b->e->vars, cap * sizeof(*vars));
+		if (vars == NULL) {
+			snprintf(b->err, b->err_len, "out of memory");
+			zfree(value);
+			return -1;
+		}
+		b->e->vars = vars;
+		b->cap = cap;
+	}
+	char *n = strdup(name);
+	if (n == NULL) {
+		snprintf(b->err, b->err_len, "out of memory");
+		zfree(value);
+		return -1;
+	}
+	b->e->vars[b->e->n++] = (struct fx_env_var){.name = n, .value = value};
+	b->bytes += vlen + add;
+	assert(env_get(b->e, name, strlen(name)) == &b->e->vars[b->e->n - 1]);
+	return 0;
+}
+
+/*
+ * expansion.Expand(in, MappingFuncFor(env)) into out (NULL: only counts); the
+ * length written. $(NAME) is NAME's value when defined, else kept as written; $$ is
+ * '$'; any other '$' and an unterminated "$(" stay as they are.
+ */
+static size_t expand_into(const struct fx_env *e, const char *in, char *out)
+{
+	size_t o = 0;
+#define PUT(p, n)                                                                                  \
+	do {                                                                                       \
+		if (out != NULL)                                                                   \
+			memcpy(out + o, (p), (n));                                                 \
+		o += (n);                                                                          \
+	} while (0)
+	size_t i = 0;
+	while (in[i] != '\0') {
+		if (in[i] != '$' || in[i + 1] == '\0') {
+			PUT(&in[i], 1);
+			i++;
+			continue;
+		}
+		char next = in[i + 1];
+		if (next == '$') {
+			PUT("$", 1);
+			i += 2;
+			continue;
+		}
+		if (next != '(') {
+			PUT(&in[i], 2);
+			i += 2;
+			continue;
+		}
+		const char *close = strchr(in + i + 2, ')');
+		if (close == NULL) {
+			size_t rest = strlen(in + i);
+			PUT(&in[i], rest);
+			i += rest;
+			continue;
+		}
+		size_t len = (size_t)(close - (in + i + 2));
+		const struct fx_env_var *v = env_get(e, in + i + 2, len);
+		if (v != NULL)
+			PUT(v->value, strlen(v->value));
+		else
+			PUT(&in[i], len + 3);
+		i += len + 3;
+	}
+#undef PUT
+	return o;
+}
+
+/* The value of env entry name, expanded; NULL with err. Counted first, so that a
+ * value that holds a secret is never copied by a growing buffer. */
+static char *env_expand(const struct fx_env *e, const char *name, const char *in, char *err,
+                        size_t err_len)
+{
+	size_t n = expand_into(e, in, NULL);
+	if (n > FX_ENV_VALUE_BYTES_MAX) {
+		snprintf(err, err_len, "env %s: value longer than %zu bytes after expansion", name,
+		         FX_ENV_VALUE_BYTES_MAX);
+		return NULL;
+	}
+	char *s = malloc(n + 1);
+	if (s == NULL) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	size_t m = expand_into(e, in, s);
+	assert(m == n);
+	s[m] = '\0';
+	return s;
+}
+
+static int b64_digit(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/*
+ * A Secret's value: standard base64 with padding (Go's []byte in JSON) into a new
+ * string. NULL when it is not base64 (*bad) or holds a NUL byte (*nul), or on ENOMEM.
+ */
+static char *b64_decode(const char *in, size_t len, bool *bad, bool *nul)
+{
+	*bad = *nul = false;
+	if (len % 4 != 0) {
+		*bad = true;
+		return NULL;
+	}
+	char *out = malloc(len / 4 * 3 + 1);
+	if (out == NULL)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i += 4) {
+		int d[4];
+		int pad = 0;
+		for (int k = 0; k < 4; k++) {
+			unsigned char c = (unsigned char)in[i + k];
+			if (c == '=' && i + 4 == len && k >= 2) {
+				d[k] = 0;
+				pad++;
+			} else {
+				d[k] = pad > 0 ? -1 : b64_digit(c);
+			}
+			if (d[k] < 0) {
+				*bad = true;
+				goto fail;
+			}
+		}
+		uint32_t v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 |
+		             (uint32_t)d[3];
+		char bytes[3] = {(char)(v >> 16), (char)(v >> 8), (char)v};
+		for (int k = 0; k < 3 - pad; k++) {
+			if (bytes[k] == '\0') {
+				*nul = true;
+				explicit_bzero(bytes, sizeof(bytes));
+				goto fail;
+			}
+			out[o++] = bytes[k];
+		}
+		explicit_bzero(bytes, sizeof(bytes));
+	}
+	out[o] = '\0';
+	return out;
+fail:
+	explicit_bzero(out, len / 4 * 3 + 1);
+	free(out);
+	return NULL;
+}
+
+static const char *kind_name(bool secret)
+{
+	return secret ? "secret" : "configmap";
+}
+
+/*
+ * The object a ref names, as read: 0 and *out (NULL: optional and not there), or
+ * -1 with the kubelet's message.
+ */
+static int env_source(const struct fx_env_facts *f, const struct fx_env_source *src, size_t n_src,
+                      bool have_api, bool secret, const char *name, bool optional,
+                      const struct fx_env_source **out, char *err, size_t err_len)
+{
+	*out = NULL;
+	const struct fx_env_source *s = NULL;
+	for (size_t i = 0; i < n_src && s == NULL; i++)
+		if (src[i].secret == secret && strcmp(nz(src[i].name), name) == 0)
+			s = &src[i];
+	if (s == NULL && have_api && name[0] == '\0') {
+		snprintf(err, err_len, "couldn't get %s %s/: a name is required", kind_name(secret),
+		         nz(f->pod_namespace));
+		return -1;
+	}
+	if (s == NULL) {
+		if (!have_api)
+			snprintf(err, err_len, "no API server to read %s \"%s\" from",
+			         kind_name(secret), name);
+		else
+			snprintf(err, err_len, "%s %s/%s was not read", kind_name(secret),
+			         nz(f->pod_namespace), name);
+		return -1;
+	}
+	if (s->error != NULL) {
+		snprintf(err, err_len, "%s", s->error);
+		return -1;
+	}
+	if (!s->found) {
+		if (optional)
+			return 0;
+		snprintf(err, err_len, "%s \"%s\" not found", kind_name(secret), name);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+/*
+ * The value of key k of a read object into *out (NULL and 0: no such key). -1 with
+ * err when a Secret's value is not base64 or holds a NUL byte (never showing it).
+ */
+static int source_value(const struct fx_env_facts *f, const struct fx_env_source *s,
+                        const char *name, const char *key, struct json_object *v, char **out,
+                        char *err, size_t err_len)
+{
+	*out = NULL;
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return 0;
+	if (!s->secret) {
+		*out = strdup(json_object_get_string(v));
+		if (*out == NULL) {
+			snprintf(err, err_len, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	bool bad, nul;
+	*out = b64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v), &bad,
+	                  &nul);
+	if (*out != NULL)
+		return 0;
+	if (bad || nul)
+		snprintf(err, err_len, "couldn't use key %s in Secret %s/%s: %s", key,
+		         nz(f->pod_namespace), name,
+		         bad ? "its value is not base64" : "its value holds a NUL byte");
+	else
+		snprintf(err, err_len, "out of memory");
+	return -1;
+}
+
+/* One envFrom source: the object's data, each key prefixed, invalid names skipped. */
+static int env_from_one(struct env_build *b, const struct fx_env_facts *f,
+                        const struct fx_env_source *src, size_t n_src, bool have_api,
+                        struct json_object *ef)
+{
+	struct json_object *cm = jobj(ef, "configMapRef"), *sr = jobj(ef, "secretRef");
+	struct json_object *ref = cm != NULL ? cm : sr;
+	if (ref == NULL)
+		return 0;
+	bool secret = cm == NULL;
+	const char *name = nz(jstr(ref, "name"));
+	const char *prefix = nz(jstr(ef, "prefix"));
+	const struct fx_env_source *s;
+	if (env_source(f, src, n_src, have_api, secret, name, jbool(ref, "optional"), &s, b->err,
+	               b->err_len) != 0)
+		return -1;
+	if (s == NULL)
+		return 0;
+	struct json_object *data = jobj(s->object, "data");
+	if (data == NULL)
+		return 0;
+	json_object_object_foreach(data, k, v)
+	{
+		char key[512];
+		if (snprintf(key, sizeof(key), "%s%s", prefix, k) >= (int)sizeof(key) ||
+		    !env_name_ok(key))
+			continue; /* the kubelet skips it (and records an event) */
+		char *value;
+		if (source_value(f, s, name, key, v, &value, b->err, b->err_len) != 0)
+			return -1;
+		if (value == NULL)
+			continue;
+		if (env_set(b, key, value) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* podFieldSelectorRuntimeValue, for the paths the executor knows. */
+static int field_value(const struct fx_env_facts *f, const char *env, const char *path, char **out,
+                       char *err, size_t err_len)
+{
+	const char *v = NULL;
+	const char *missing = NULL;
+	*out = NULL;
+	if (strcmp(path, "metadata.name") == 0) {
+		v = f->pod_name;
+	} else if (strcmp(path, "metadata.namespace") == 0) {
+		v = f->pod_namespace;
+	} else if (strcmp(path, "metadata.uid") == 0) {
+		v = f->pod_uid;
+	} else if (strcmp(path, "spec.nodeName") == 0) {
+		v = f->node_name;
+		missing = "the node's name";
+	} else if (strcmp(path, "status.hostIP") == 0 || strcmp(path, "status.hostIPs") == 0) {
+		v = f->host_ip;
+		missing = "the node's IP";
+	} else if (strcmp(path, "status.podIP") == 0) {
+		v = nz(f->pod_ip);
+	} else if (strcmp(path, "status.podIPs") == 0) {
+		v = nz(f->pod_ips);
+	} else if (strncmp(path, "metadata.labels", 15) == 0 ||
+	           strncmp(path, "metadata.annotations", 20) == 0 ||
+	           strcmp(path, "spec.serviceAccountName") == 0) {
+		snprintf(err, err_len,
+		         "env %s: fieldRef %s cannot be resolved: the create command does not "
+		         "carry it",
+		         env, path);
+		return -1;
+	} else {
+		snprintf(err, err_len, "unsupported fieldPath: %s", path);
+		return -1;
+	}
+	if (v == NULL || (v[0] == '\0' && missing != NULL)) {
+		snprintf(err, err_len, "env %s: fieldRef %s cannot be resolved: %s is not known",
+		         env, path, missing != NULL ? missing : "the pod");
+		return -1;
+	}
+	*out = strdup(v);
+	if (*out == NULL) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* A key ref's value into *out; NULL and 0 when it is optional and not there. */
+static int key_ref_value(struct env_build *b, const struct fx_env_facts *f,
+                         const struct fx_env_source *src, size_t n_src, bool have_api, bool secret,
+                         struct json_object *ref, char **out)
+{
+	*out = NULL;
+	const char *name = nz(jstr(ref, "name")), *key = nz(jstr(ref, "key"));
+	bool optional = jbool(ref, "optional");
+	const struct fx_env_source *s;
+	if (env_source(f, src, n_src, have_api, secret, name, optional, &s, b->err, b->err_len) !=
+	    0)
+		return -1;
+	if (s == NULL)
+		return 0;
+	if (source_value(f, s, name, key, jmember(jobj(s->object, "data"), key), out, b->err,
+	                 b->err_len) != 0)
+		return -1;
+	if (*out == NULL && !optional) {
+		snprintf(b->err, b->err_len, "couldn't find key %s in %s %s/%s", key,
+		         secret ? "Secret" : "ConfigMap", nz(f->pod_namespace), name);
+		return -1;
+	}
+	return 0;
+}
+
+/* One env entry: 0 (defined, or skipped as the kubelet skips it), or -1 with err. */
+static int env_one(struct env_build *b, const struct fx_env_facts *f,
+                   const struct fx_env_source *src, size_t n_src, bool have_api, size_t i,
+                   struct json_object *e)
+{
+	const char *name = jstr(e, "name");
+	if (name == NULL || name[0] == '\0') {
+		snprintf(b->err, b->err_len, "env[%zu]: name required", i);
+		return -1;
+	}
+	const char *value = jstr(e, "value");
+	struct json_object *from = jobj(e, "valueFrom");
+	char *v = NULL;
+	if (value != NULL && value[0] != '\0') {
+		v = env_expand(b->e, name, value, b->err, b->err_len);
+		if (v == NULL)
+			return -1;
+	} else if (from != NULL && jobj(from, "fieldRef") != NULL) {
+		const char *path = nz(jstr(jobj(from, "fieldRef"), "fieldPath"));
+		if (field_value(f, name, path, &v, b->err, b->err_len) != 0)
+			return -1;
+	} else if (from != NULL && jobj(from, "resourceFieldRef") != NULL) {
+		snprintf(b->err, b->err_len, "env %s: resourceFieldRef is not supported", name);
+		return -1;
+	} else if (from != NULL &&
+	           (jobj(from, "configMapKeyRef") != NULL || jobj(from, "secretKeyRef") != NULL)) {
+		bool secret = jobj(from, "configMapKeyRef") == NULL;
+		struct json_object *ref = jobj(from, secret ? "secretKeyRef" : "configMapKeyRef");
+		if (key_ref_value(b, f, src, n_src, have_api, secret, ref, &v) != 0)
+			return -1;
+		if (v == NULL)
+			return 0; /* optional and not there: not defined at all */
+	} else {
+		v = strdup("");
+	}
+	return env_set(b, name, v);
+}
+
+int fx_env_resolve(struct json_object *container, const struct fx_env_facts *facts,
+                   const struct fx_env_source *src, size_t n_src, bool have_api, struct fx_env *out,
+                   char *err, size_t err_len)
+{
+	assert(out != NULL && facts != NULL);
+	assert(err != NULL && err_len > 0);
+	memset(out, 0, sizeof(*out));
+	err[0] = '\0';
+	struct env_build b = {.e = out, .err = err, .err_len = err_len};
+	struct json_object *a;
+	size_t n;
+	if (list_member(container, "envFrom", "envFrom", "envFrom", "sources", &a, &n, err,
+	                err_len) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (env_from_one(&b, facts, src, n_src, have_api,
+		                 json_object_array_get_idx(a, i)) != 0)
+			goto fail;
+	if (list_member(container, "env", "env", "env", "variables", &a, &n, err, err_len) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (env_one(&b, facts, src, n_src, have_api, i, json_object_array_get_idx(a, i)) !=
+		    0)
+			goto fail;
+	return 0;
+fail:
+	assert(err[0] != '\0');
+	fx_env_free(out);
+	return -1;
+}
+
+/* Calls visit for each ConfigMap and Secret container refers to, in the kubelet's
+ * order (envFrom, then env); stops at visit's first non-zero, which it returns. */
+static int env_refs_walk(struct json_object *container,
+                         int (*visit)(void *arg, bool secret, const char *name), void *arg)
+{
+	struct json_object *a = jmember(container, "envFrom");
+	size_t n = a != NULL && json_object_is_type(a, json_type_array)
+	                   ? json_object_array_length(a)
+	                   : 0;
+	for (size_t i = 0; i < n && i < LIST_ITEMS_MAX; i++) {
+		struct json_object *ef = json_object_array_get_idx(a, i);
+		struct json_object *cm = jobj(ef, "configMapRef"), *sr = jobj(ef, "secretRef");
+		int rc = 0;
+		if (cm != NULL)
+			rc = visit(arg, false, nz(jstr(cm, "name")));
+		else if (sr != NULL)
+			rc = visit(arg, true, nz(jstr(sr, "name")));
+		if (rc != 0)
+			return rc;
+	}
+	a = jmember(container, "env");
+	n = a != NULL && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+	for (size_t i = 0; i < n && i < LIST_ITEMS_MAX; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+		const char *value = jstr(e, "value");
+		struct json_object *from = jobj(e, "valueFrom");
+		if ((value != NULL && value[0] != '\0') || from == NULL)
+			continue;
+		struct json_object *cm = jobj(from, "configMapKeyRef"),
+		                   *sr = jobj(from, "secretKeyRef");
+		int rc = 0;
+		if (jobj(from, "fieldRef") != NULL || jobj(from, "resourceFieldRef") != NULL)
+			continue;
+		if (cm != NULL)
+			rc = visit(arg, false, nz(jstr(cm, "name")));
+		else if (sr != NULL)
+			rc = visit(arg, true, nz(jstr(sr, "name")));
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+struct first_ref {
+	bool secret;
+	const char *name;
+};
+
+static int first_ref_visit(void *arg, bool secret, const char *name)
+{
+	struct first_ref *r = arg;
+	r->secret = secret;
+	r->name = name;
+	return 1;
+}
+
+const char *fx_env_first_ref(struct json_object *container, bool *secret)
+{
+	struct first_ref r = {0};
+	if (env_refs_walk(container, first_ref_visit, &r) == 0)
+		return NULL;
+	*secret = r.secret;
+	return r.name;
+}
+
+/* ---- reading the ConfigMaps and Secrets ----------------------------------------- */
+
+struct fetch_item {
+	struct fx_env_fetch *f;
+	bool secret;
+	char *name;
+	uint64_t id;
+	bool answered;
+	bool found;
+	char *error;
+	struct json_object *object;
+};
+
+struct fx_env_fetch {
+	struct kapi *api;
+	struct json_object *container;
+	const struct fx_env_facts *facts;
+	fx_env_fetch_cb done;
+	void *arg;
+	struct fetch_item items[FX_ENV_REFS_MAX];
+	size_t n;
+	size_t pending;
+	bool too_many;
+};
+
+static int fetch_visit(void *arg, bool secret, const char *name)
+{
+	struct fx_env_fetch *f = arg;
+	if (name[0] == '\0')
+		return 0; /* a GET of "" would list them all; fx_env_resolve refuses it */
+	for (size_t i = 0; i < f->n; i++)
+		if (f->items[i].secret == secret && strcmp(f->items[i].name, name) == 0)
+			return 0;
+	if (f->n >= FX_ENV_REFS_MAX) {
+		f->too_many = true;
+		return 1;
+	}
+	struct fetch_item *it = &f->items[f->n];
+	it->name = strdup(name);
+	if (it->name == NULL)
+		return -1;
+	it->f = f;
+	it->secret = secret;
+	f->n++;
+	return 0;
+}
+
+/* Zeroes the strings of a Secret's data (base64 is as secret as what it encodes). */
+static void object_scrub(struct json_object *o)
+{
+	struct json_object *data = jobj(o, "data");
+	if (data == NULL)
+		return;
+	json_object_object_foreach(data, k, v)
+	{
+		(void)k;
+		if (json_object_is_type(v, json_type_string))
+			explicit_bzero((char *)json_object_get_string(v),
+			               (size_t)json_object_get_string_len(v));
+	}
+}
+
+static void fetch_free(struct fx_env_fetch *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		struct fetch_item *it = &f->items[i];
+		if (it->secret)
+			object_scrub(it->object);
+		json_object_put(it->object);
+		free(it->name);
+		free(it->error);
+	}
+	free(f);
+}
+
+void fx_env_fetch_cancel(struct fx_env_fetch *f)
+{
+	if (f == NULL)
+		return;
+	for (size_t i = 0; i < f->n; i++)
+		if (!f->items[i].answered)
+			kapi_cancel(f->api, f->items[i].id);
+	fetch_free(f);
+}
+
+/* A name as one path segment into out (n bytes): everything but unreserved
+ * characters %-escaped. false when it does not fit. */
+static bool path_segment(char *out, size_t n, const char *s)
+{
+	size_t o = 0;
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (o + 4 > n)
+			return false;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, n - o, "%%%02X", c);
+	}
+	out[o] = '\0';
+	return true;
+}
+
+/* The API's reason for a failed read: its Status message, or the transport's. */
+static char *read_error(const struct fetch_item *it, const char *ns, const struct kapi_response *r)
+{
+	char why[512];
+	if (r->http_status == 0) {
+		snprintf(why, sizeof(why), "%s",
+		         r->error != NULL && r->error[0] != '\0'
+		                 ? r->error
+		                 : curl_easy_strerror(r->curl_code));
+	} else {
+		struct json_object *st = NULL;
+		struct json_tokener *tok = NULL;
+		if (r->body_len > 0 && r->body_len < 65536 && (tok = json_tokener_new()) != NULL)
+			st = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
+		if (tok != NULL)
+			json_tokener_free(tok);
+		const char *msg = jstr(st, "message");
+		if (msg != NULL)
+			snprintf(why, sizeof(why), "%s", msg);
+		else
+			snprintf(why, sizeof(why), "HTTP %ld", r->http_status);
+		json_object_put(st);
+	}
+	char *s = NULL;
+	if (asprintf(&s, "couldn't get %s %s/%s: %s", kind_name(it->secret), ns, it->name, why) < 0)
+		return NULL;
+	return s;
+}
+
+static void fetch_finish(struct fx_env_fetch *f)
+{
+	struct fx_env_source src[FX_ENV_REFS_MAX];
+	for (size_t i = 0; i < f->n; i++)
+		src[i] = (struct fx_env_source){
+		        .secret = f->items[i].secret,
+		        .name = f->items[i].name,
+		        .error = f->items[i].error,
+		        .found = f->items[i].found,
+		        .object = f->items[i].object,
+		};
+	struct fx_env env;
+	char err[ERROR_BYTES_MAX];
+	int rc = fx_env_resolve(f->container, f->facts, src, f->n, true, &env, err, sizeof(err));
+	f->done(f->arg, rc == 0 ? 0 : -1, rc == 0 ? &env : NULL, rc == 0 ? NULL : err);
+	fetch_free(f);
+}
+
+static void fetch_done(void *arg, const struct kapi_response *r)
+{
+	struct fetch_item *it = arg;
+	struct fx_env_fetch *f = it->f;
+	assert(!it->answered);
+	assert(f->pending > 0);
+	it->answered = true;
+	f->pending--;
+	const char *ns = nz(f->facts->pod_namespace);
+	if (r->http_status == 404) {
+		it->found = false;
+	} else if (r->http_status == 200 && r->body_len > FX_ENV_OBJECT_BYTES_MAX) {
+		if (asprintf(&it->error, "couldn't get %s %s/%s: larger than %zu bytes",
+		             kind_name(it->secret), ns, it->name, FX_ENV_OBJECT_BYTES_MAX) < 0)
+			it->error = NULL;
+	} else if (r->http_status == 200) {
+		struct json_tokener *tok = json_tokener_new();
+		if (tok != NULL)
+			it->object = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
+		if (tok == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+		    !json_object_is_type(it->object, json_type_object)) {
+			json_object_put(it->object);
+			it->object = NULL;
+			if (asprintf(&it->error,
+			             "couldn't get %s %s/%s: the answer is not an object",
+			             kind_name(it->secret), ns, it->name) < 0)
+				it->error = NULL;
+		} else {
+			it->found = true;
+		}
+		if (tok != NULL)
+			json_tokener_free(tok);
+	} else {
+		it->error = read_error(it, ns, r);
+	}
+	if (!it->found && it->error == NULL && r->http_status != 404)
+		it->error = strdup("out of memory");
+	if (f->pending == 0)
+		fetch_finish(f);
+}
+
+int fx_env_fetch_start(struct kapi *api, struct json_object *container,
+                       const struct fx_env_facts *facts, fx_env_fetch_cb done, void *arg,
+                       struct fx_env_fetch **out)
+{
+	if (api == NULL || facts == NULL || done == NULL || out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	struct fx_env_fetch *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -ENOMEM;
+	*f = (struct fx_env_fetch){
+	        .api = api, .container = container, .facts = facts, .done = done, .arg = arg};
+	int rc = env_refs_walk(container, fetch_visit, f);
+	if (rc != 0 || f->n == 0) {
+		rc = f->too_many ? -E2BIG : rc != 0 ? -ENOMEM : -ENODATA;
+		fetch_free(f);
+		return rc;
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		struct fetch_item *it = &f->items[i];
+		char ns[800], name[800], path[1800];
+		rc = -ENAMETOOLONG;
+		if (path_segment(ns, sizeof(ns), nz(facts->pod_namespace)) &&
+		    path_segment(name, sizeof(name), it->name)) {
+			snprintf(path, sizeof(path), "/api/v1/namespaces/%s/%s/%s", ns,
+			         it->secret ? "secrets" : "configmaps", name);
+			rc = kapi_request(api, "GET", path, NULL, NULL, 0, FX_ENV_TIMEOUT_MS,
+			                  fetch_done, it, &it->id);
+		}
+		if (rc != 0) {
+			for (size_t j = 0; j < i; j++)
+				kapi_cancel(api, f->items[j].id);
+			fetch_free(f);
+			return rc;
+		}
+		f->pending++;
+	}
+	*out = f;
+	return 0;
 }
 
 /* ---- what was last reported ----------------------------------------------------- */
@@ -984,6 +1793,10 @@ static void op_free(struct op *op)
 		free(op->ports[i].host_ip);
 	free(op->ports);
 	ctr_spec_free(op->ctr);
+	fx_env_fetch_cancel(op->fetch);
+	json_object_put(op->env_spec);
+	free(op->pod_ip);
+	free(op->pod_ips);
 	strv_free(op->argv, op->argc);
 	free(op->hook);
 	free(op->log_path);
@@ -1902,6 +2715,97 @@ static void remove_sandbox_result(struct op *op, const struct cri_result *r)
 	op_finish(op, true, FSM_ERR_NONE, op->target, NULL);
 }
 
+/* The sandbox's IPs, for status.podIP(s); a host-network pod's are the node's. */
+static int sandbox_ips(struct op *op, const Runtime__V1__PodSandboxStatus *st)
+{
+	const Runtime__V1__PodSandboxNetworkStatus *net = st != NULL ? st->network : NULL;
+	struct fsm_buf b = FSM_BUF_INIT;
+	const char *ip = net != NULL ? nz(net->ip) : "";
+	if (op->host_network && ip[0] == '\0')
+		ip = nz(op->x->host_ip);
+	fsm_buf_puts(&b, ip);
+	for (size_t i = 0; net != NULL && ip[0] != '\0' && i < net->n_additional_ips; i++) {
+		if (net->additional_ips[i] == NULL || nz(net->additional_ips[i]->ip)[0] == '\0')
+			continue;
+		fsm_buf_putc(&b, ',');
+		fsm_buf_puts(&b, net->additional_ips[i]->ip);
+	}
+	free(op->pod_ip);
+	free(op->pod_ips);
+	op->pod_ip = strdup(ip);
+	op->pod_ips = strdup(b.ptr != NULL ? b.ptr : "");
+	fsm_buf_free(&b);
+	return op->pod_ip != NULL && op->pod_ips != NULL ? 0 : -ENOMEM;
+}
+
+/* The resolved environment into the container's spec; CreateContainer next. */
+static void op_env_done(void *arg, int rc, struct fx_env *env, const char *error)
+{
+	struct op *op = arg;
+	op->fetch = NULL;
+	if (rc != 0) {
+		/* error is the kubelet's message: names and keys, never a value */
+		op_finish(op, false, FSM_ERR_PERMANENT, NULL, FX_ENV_ERROR_PREFIX "%s", error);
+		return;
+	}
+	struct ctr_spec *s = op->ctr;
+	assert(s->n_env == 0 && s->env == NULL);
+	if (env->n > 0) {
+		s->env = calloc(env->n, sizeof(*s->env));
+		if (s->env == NULL) {
+			fx_env_free(env);
+			op_finish(op, false, FSM_ERR_TRANSIENT, NULL, "out of memory");
+			return;
+		}
+		for (size_t i = 0; i < env->n; i++)
+			s->env[i] =
+			        (struct kv){.key = env->vars[i].name, .value = env->vars[i].value};
+		s->n_env = env->n;
+		free(env->vars);
+		env->vars = NULL;
+		env->n = 0;
+	}
+	op->step = 2;
+	op_submit(op);
+}
+
+/* Resolves the container's environment: at once, or after reading its ConfigMaps
+ * and Secrets (then op_env_done runs from the API client's callback). */
+static void env_begin(struct op *op)
+{
+	struct fx_exec *x = op->x;
+	op->facts = (struct fx_env_facts){
+	        .pod_name = op->pod.name,
+	        .pod_namespace = op->pod.namespace_,
+	        .pod_uid = op->pod.uid,
+	        .node_name = x->node_name_cfg,
+	        .host_ip = x->host_ip,
+	        .pod_ip = op->pod_ip,
+	        .pod_ips = op->pod_ips,
+	};
+	int rc = -ENODATA;
+	if (x->api != NULL)
+		rc = fx_env_fetch_start(x->api, op->env_spec, &op->facts, op_env_done, op,
+		                        &op->fetch);
+	if (rc == 0)
+		return;
+	if (rc == -ENODATA) {
+		struct fx_env env;
+		char err[ERROR_BYTES_MAX];
+		rc = fx_env_resolve(op->env_spec, &op->facts, NULL, 0, x->api != NULL, &env, err,
+		                    sizeof(err));
+		op_env_done(op, rc, rc == 0 ? &env : NULL, err);
+		return;
+	}
+	if (rc == -E2BIG) {
+		op_finish(op, false, FSM_ERR_PERMANENT, NULL,
+		          FX_ENV_ERROR_PREFIX "more than %d ConfigMaps and Secrets",
+		          FX_ENV_REFS_MAX);
+		return;
+	}
+	op_finish(op, false, FSM_ERR_TRANSIENT, NULL, "API call not started: %s", strerror(-rc));
+}
+
 static void create_result(struct op *op, const struct cri_result *r)
 {
 	struct fx_exec *x = op->x;
@@ -1947,8 +2851,11 @@ static void create_result(struct op *op, const struct cri_result *r)
 			          "create container log directory %s: %s", dir, strerror(-rc));
 			return;
 		}
-		op->step = 2;
-		op_submit(op);
+		if (sandbox_ips(op, st) != 0) {
+			op_finish(op, false, FSM_ERR_TRANSIENT, NULL, "out of memory");
+			return;
+		}
+		env_begin(op);
 		return;
 	}
 	if (!is_ok(r)) {
@@ -2647,6 +3554,17 @@ static enum prep prepare(struct op *op, const struct fsm_command *c, struct json
 			         op->pod.namespace_, op->pod.name, op->pod.uid);
 			return PREP_FAIL;
 		}
+		/* Standalone, a ConfigMap or Secret cannot be read: fail now, as the
+		 * kubelet without a client does. */
+		bool secret = false;
+		const char *ref = fx_env_first_ref(jmember(body, "container"), &secret);
+		if (op->x->api == NULL && ref != NULL) {
+			snprintf(err, err_len,
+			         FX_ENV_ERROR_PREFIX "no API server to read %s \"%s\" from",
+			         secret ? "secret" : "configmap", ref);
+			return PREP_FAIL;
+		}
+		op->env_spec = json_object_get(jmember(body, "container"));
 		op->sandbox_id = strdup(sb);
 		op->sb_attempt = (uint32_t)jint(body, "sandbox_attempt", 0);
 		op->image = strdup(nz(jstr(body, "image_ref")));
@@ -2831,7 +3749,16 @@ int fx_exec_new(struct fx_exec **out, struct cri_client *cri, const struct fx_ex
 	}
 	if (cfg->cgroup_parent != NULL && cfg->cgroup_parent[0] != '\0')
 		x->cgroup_parent = strdup(cfg->cgroup_parent);
-	x->node_name = strdup(cfg->node_name != NULL && cfg->node_name[0] != '\0' ? cfg->node_name : "true");
+	int rc = 0;
+	x->node_name = strdup(cfg->node_name != NULL && cfg->node_name[0] != '\0' ? cfg->node_name
+	                                                                          : "true");
+	x->api = cfg->api;
+	if (cfg->node_name != NULL && cfg->node_name[0] != '\0' &&
+	    (x->node_name_cfg = strdup(cfg->node_name)) == NULL)
+		rc = -ENOMEM;
+	if (cfg->host_ip != NULL && cfg->host_ip[0] != '\0' &&
+	    (x->host_ip = strdup(cfg->host_ip)) == NULL)
+		rc = -ENOMEM;
 	x->calls_max = cfg->calls_max ? cfg->calls_max : FX_EXEC_CALLS_MAX;
 	/* The client's own bound is shared with its other users: stay under it. */
 	if (x->calls_max > CRI_CALLS_MAX)
@@ -2839,9 +3766,9 @@ int fx_exec_new(struct fx_exec **out, struct cri_client *cri, const struct fx_ex
 	x->queue_max = cfg->queue_max ? cfg->queue_max : FX_EXEC_QUEUE_MAX;
 	x->n_dns_servers = cfg->n_dns_servers;
 	x->n_dns_searches = cfg->n_dns_searches;
-	int rc = 0;
-	if (x->log_root == NULL || x->node_name == NULL || (cfg->cgroup_parent != NULL && cfg->cgroup_parent[0] != '\0' &&
-	                            x->cgroup_parent == NULL))
+	if (x->log_root == NULL || x->node_name == NULL ||
+	    (cfg->cgroup_parent != NULL && cfg->cgroup_parent[0] != '\0' &&
+	     x->cgroup_parent == NULL))
 		rc = -ENOMEM;
 	if (rc == 0)
 		rc = strv_copy(&x->dns_servers, cfg->dns_servers, cfg->n_dns_servers);
@@ -2884,6 +3811,8 @@ void fx_exec_free(struct fx_exec *x)
 	free(x->log_root);
 	free(x->cgroup_parent);
 	free(x->node_name);
+	free(x->node_name_cfg);
+	free(x->host_ip);
 	strv_free(x->dns_servers, x->n_dns_servers);
 	strv_free(x->dns_searches, x->n_dns_searches);
 	free(x);

@@ -24,7 +24,7 @@
  *   cri.run_sandbox       RunPodSandbox, PodSandboxStatus; cri.sandbox; result: sandbox id
  *   cri.stop_sandbox      StopPodSandbox
  *   cri.remove_sandbox    RemovePodSandbox; the pod's log directory goes with it
- *   cri.create_container  PodSandboxStatus, CreateContainer; result: container id
+ *   cri.create_container  PodSandboxStatus, [API GETs], CreateContainer; result: container id
  *   cri.start_container   StartContainer, ContainerStatus; cri.container running
  *   cri.stop_container    StopContainer, ContainerStatus; cri.container exited
  *   cri.remove_container  RemoveContainer; the container's log file goes with it
@@ -37,6 +37,37 @@
  * body's "id", or for a body-less orphan command from the id's last part
  * ("orphan-stop/<uid>/<container id>"). cri.exec_sync's body:
  * {"container_id": "..", "command": ["..", ..]} with the command's timeout_s.
+ *
+ * The container's environment (cri.create_container) is the kubelet's
+ * makeEnvironmentVariables: envFrom (configMapRef, secretRef, with prefix) first,
+ * then env in order, a later name overriding an earlier one; env values expand
+ * $(VAR) of what is defined so far ($$ is a '$'); valueFrom reads a configMapKeyRef
+ * or secretKeyRef, or a fieldRef of these paths (fx_env_resolve):
+ *   metadata.name, metadata.namespace, metadata.uid   the body's "pod"
+ *   spec.nodeName                                     cfg.node_name
+ *   status.hostIP, status.hostIPs                     cfg.host_ip
+ *   status.podIP, status.podIPs                       the sandbox's IPs (its
+ *                                                     PodSandboxStatus); cfg.host_ip
+ *                                                     for a host-network pod
+ * metadata.labels, metadata.annotations (whole or ['k']) and spec.serviceAccountName
+ * are not in the create command's body, and resourceFieldRef is not done: each
+ * fails the create. The ConfigMaps and Secrets referred to are read (one GET each,
+ * through cfg.api, after the sandbox's status and before CreateContainer) on every
+ * create that needs them. A failure ends the command failed, class permanent, with
+ * the error FX_ENV_ERROR_PREFIX followed by the kubelet's message (`configmap "cfg"
+ * not found`, `couldn't find key k in Secret ns/s`, ...); the fold shows that as the
+ * waiting reason CreateContainerConfigError; a failed read (the API unreachable,
+ * forbidden, ...) is such a failure too, with the message "couldn't get configmap
+ * ns/cfg: <why>", even for an optional ref (only a 404 is skipped). A read that
+ * could not be started (the client's bound) fails transiently: "API call not
+ * started: ...". With no cfg.api, a body that refers to
+ * a ConfigMap or Secret fails at dispatch (next turn) with `no API server to read
+ * configmap "cfg" from` (or secret).
+ *
+ * Secrets (contract 8): their values go into the CreateContainer request only:
+ * never into an event, an effect's result or error, or a log line; the executor's
+ * buffers that held decoded values (and the base64 text it parsed) are zeroed
+ * before they are freed.
  *
  * Relist (fx_exec_relist): ListPodSandbox and ListContainers of what is ours
  * (FX_LABEL_MANAGED=<node name>), status calls for what changed, and cri.sandbox /
@@ -69,11 +100,13 @@
 #ifndef LEDGERLET_EFFECTS_EXEC_H
 #define LEDGERLET_EFFECTS_EXEC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "effects/cri.h"
 #include "effects/effects.h"
 #include "fsm/command.h"
+#include "io/kapi.h"
 #include "io/reactor.h"
 
 #define FX_EXEC_CALLS_MAX        64
@@ -115,6 +148,16 @@ struct fx_exec_config {
 	size_t n_dns_searches;
 	unsigned calls_max; /* 0: FX_EXEC_CALLS_MAX */
 	unsigned queue_max; /* 0: FX_EXEC_QUEUE_MAX */
+	/*
+	 * The API client the container environment's ConfigMaps and Secrets are read
+	 * with (NULL: standalone; a body that refers to one then fails). Not owned:
+	 * it must outlive the executor — free the executor first, since fx_exec_free
+	 * cancels the executor's requests on it.
+	 */
+	struct kapi *api;
+	/* The node's IP: status.hostIP(s) of a fieldRef, and status.podIP(s) of a
+	 * host-network pod. NULL or "": such a fieldRef fails the create. */
+	const char *host_ip;
 };
 
 struct fx_exec;
@@ -156,8 +199,92 @@ void fx_exec_stats(const struct fx_exec *x, struct fx_exec_stats *out);
  * Frees the executor. The CRI client must not run one of its callbacks
  * afterwards: free the client first (cri_client_free drops calls without their
  * callbacks), or free the executor when it holds no call (stats.calls_in_flight
- * is 0). Commands still held report nothing.
+ * is 0). Commands still held report nothing. Reads of ConfigMaps and Secrets in
+ * flight are cancelled on cfg.api, which must therefore still be alive.
  */
 void fx_exec_free(struct fx_exec *x);
+
+/* ---- The container's environment; exposed for tests --------------------------
+ *
+ * The pure part (fx_env_resolve) and the asynchronous reads (fx_env_fetch_start)
+ * that the executor's cri.create_container uses between PodSandboxStatus and
+ * CreateContainer. json-c objects are passed as pointers only.
+ */
+struct json_object;
+
+#define FX_ENV_ERROR_PREFIX     "CreateContainerConfigError: "
+#define FX_ENV_REFS_MAX         64                 /* ConfigMaps + Secrets of one container */
+#define FX_ENV_VARS_MAX         8192               /* variables of one container */
+#define FX_ENV_VALUE_BYTES_MAX  ((size_t)1 << 20)  /* one value, after expansion */
+#define FX_ENV_BYTES_MAX        ((size_t)16 << 20) /* all names and values */
+#define FX_ENV_OBJECT_BYTES_MAX ((size_t)4 << 20)  /* a ConfigMap's or Secret's JSON */
+#define FX_ENV_TIMEOUT_MS       (30u * 1000)       /* one GET */
+
+/* What a fieldRef may read (strings borrowed; NULL or "": not known). */
+struct fx_env_facts {
+	const char *pod_name;
+	const char *pod_namespace;
+	const char *pod_uid;
+	const char *node_name;
+	const char *host_ip;
+	const char *pod_ip;  /* status.podIP */
+	const char *pod_ips; /* status.podIPs: the IPs joined by ',' */
+};
+
+/* A ConfigMap or Secret as read. */
+struct fx_env_source {
+	bool secret;
+	const char *name;
+	const char *error;          /* non-NULL: the read failed so (not a 404) */
+	bool found;                 /* false: the API answered 404 */
+	struct json_object *object; /* found: the object (its "data" is used) */
+};
+
+struct fx_env_var {
+	char *name;
+	char *value;
+};
+
+/* The environment, in order of first definition; later definitions replace the
+ * value in place. Free with fx_env_free, which zeroes the values. */
+struct fx_env {
+	struct fx_env_var *vars;
+	size_t n;
+};
+void fx_env_free(struct fx_env *e);
+
+/*
+ * The environment of container (the container's JSON as the Pod spells it) given
+ * the objects read (src; a ref to an object not among them fails "no API server to
+ * read ..." when !have_api). 0 and *out (the caller's; free with fx_env_free), or
+ * -1 with the kubelet's message (without FX_ENV_ERROR_PREFIX, never a value) in err.
+ */
+int fx_env_resolve(struct json_object *container, const struct fx_env_facts *facts,
+                   const struct fx_env_source *src, size_t n_src, bool have_api, struct fx_env *out,
+                   char *err, size_t err_len);
+
+/*
+ * The first ConfigMap or Secret container refers to (envFrom first, then env), or
+ * NULL with *secret untouched; for the "no API server" check at dispatch.
+ */
+const char *fx_env_first_ref(struct json_object *container, bool *secret);
+
+struct fx_env_fetch;
+/* rc 0: *env is the callee's (fx_env_free); rc -1: error (the kubelet's message). */
+typedef void (*fx_env_fetch_cb)(void *arg, int rc, struct fx_env *env, const char *error);
+
+/*
+ * Reads every ConfigMap and Secret container refers to (GET through api, in
+ * facts->pod_namespace), then resolves as fx_env_resolve; done runs once, on a
+ * reactor turn (never inside this call), after which the fetch is gone. container
+ * and facts (and its strings) must stay valid until then. 0 and *out (for
+ * fx_env_fetch_cancel); -ENODATA when container refers to none (nothing runs:
+ * call fx_env_resolve); -E2BIG past FX_ENV_REFS_MAX; kapi_request's error.
+ */
+int fx_env_fetch_start(struct kapi *api, struct json_object *container,
+                       const struct fx_env_facts *facts, fx_env_fetch_cb done, void *arg,
+                       struct fx_env_fetch **out);
+/* Cancels the fetch's requests; done will not run. The fetch is gone. */
+void fx_env_fetch_cancel(struct fx_env_fetch *f);
 
 #endif

@@ -1261,7 +1261,7 @@ TEST(bad_bodies_fail_permanently_on_the_next_turn)
 	REQUIRE(get_event((size_t)e, &ev));
 	CHECK(!ev.u.effect.ok);
 	CHECK_EQ_INT(ev.u.effect.error_class, FSM_ERR_PERMANENT);
-	CHECK_EQ_STR(ev.u.effect.error, "env SECRET: valueFrom is not supported");
+	CHECK_EQ_STR(ev.u.effect.error, "CreateContainerConfigError: no API server to read secret \"s\" from");
 
 	/* Not this executor's: refused at once, and nothing follows. */
 	snprintf(json, sizeof(json),
