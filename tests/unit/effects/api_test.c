@@ -316,13 +316,16 @@ TEST(pod_status_storm_coalesces_and_answers_each_once)
 		CHECKF(f.s.a[last].ok, "%s: %s", id, f.s.a[last].error);
 		superseded += strcmp(f.s.a[last].result, "superseded") == 0;
 	}
-	CHECK_EQ_INT(superseded, 48); /* the first went at once, the last after it */
-	CHECK_EQ_INT(writes(&f, "PATCH pods/status"), 2);
+	/* The first waits FX_API_STATUS_COALESCE_MS for newer ones: one write, or
+	 * two when the dispatches took longer than that (a slow machine). */
+	int w = (int)writes(&f, "PATCH pods/status");
+	CHECKF(w == 1 || w == 2, "%d status writes for 50 commands", w);
+	CHECK_EQ_INT(superseded, 50 - w);
 	CHECK_EQ_STR(field_of(&f, "/api/v1/namespaces/default/pods/p3", "status", "message"),
 	             "\"m49\"");
 	struct fx_api_stats st;
 	fx_api_stats(f.x, &st);
-	CHECK_EQ_INT(st.superseded, 48);
+	CHECK_EQ_INT(st.superseded, (uint64_t)(50 - w));
 	CHECK_EQ_INT(st.queued, 0);
 	fixture_close(&f);
 }
