@@ -956,6 +956,28 @@ static bool phase_terminal(const char *phase)
 
 static bool apps_done(const struct fsm_pod *p);
 
+/*
+ * Whether a step of the pod's start is under way (its sandbox being made, an
+ * image pulled, a container created or started). The kubelet's pod worker
+ * takes those steps in one SyncPod and reports the status it generated before
+ * them; what they change shows at its next sync. So while one is in flight
+ * the status is not sent (the first one, at admission, excepted): a pod's
+ * start is two writes (Pending, then Running), not one per step.
+ */
+static bool start_step_in_flight(const struct fsm_pod *p)
+{
+	if (p->stage != FSM_PS_ACTIVE || p->status_version == 0)
+		return false;
+	if (p->sb_stage == FSM_SB_CREATING)
+		return true;
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		enum fsm_ctr_stage st = p->ctrs[i].stage;
+		if (st == FSM_CS_PULLING || st == FSM_CS_CREATING || st == FSM_CS_STARTING)
+			return true;
+	}
+	return false;
+}
+
 /* Sends the pod's status when it differs from what was sent last. */
 static void pod_report(struct fold *f, struct fsm_pod *p)
 {
@@ -984,7 +1006,7 @@ static void pod_report(struct fold *f, struct fsm_pod *p)
 		return;
 	}
 	uint64_t h = fsm_status_fingerprint(b.ptr, b.len);
-	if (h != p->status_hash) {
+	if (h != p->status_hash && !start_step_in_flight(p)) {
 		p->status_hash = h;
 		p->status_version++;
 		struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_POD_STATUS, p->spec.uid,

@@ -971,7 +971,29 @@ static void dump_cfg(struct w *w, const struct fsm_node_config *c)
 	w_u64(w, c->backoff_max_ms);
 	w_raw(w, ",\"sync_retry_ms\":");
 	w_u64(w, c->sync_retry_ms);
-	w_raw(w, "}");
+	w_raw(w, ",\"api\":");
+	w_bool(w, c->api);
+	w_raw(w, ",\"lease_duration_s\":");
+	w_i64(w, c->lease_duration_s);
+	w_raw(w, ",\"status_report_ms\":");
+	w_u64(w, c->status_report_ms);
+	w_raw(w, ",\"node_facts\":");
+	w_cstr(w, c->node_facts);
+	w_raw(w, ",\"capacity\":[");
+	w_i64(w, c->cap_cpu_milli);
+	w_raw(w, ",");
+	w_i64(w, c->cap_memory_bytes);
+	w_raw(w, ",");
+	w_i64(w, c->cap_ephemeral_bytes);
+	w_raw(w, ",");
+	w_i64(w, c->cap_hugepages_bytes);
+	w_raw(w, "],\"reserved\":[");
+	w_i64(w, c->reserved_cpu_milli);
+	w_raw(w, ",");
+	w_i64(w, c->reserved_memory_bytes);
+	w_raw(w, ",");
+	w_i64(w, c->reserved_ephemeral_bytes);
+	w_raw(w, "]}");
 }
 
 /* What the fold keeps of the spec beyond its JSON's hash: the fields it reads

@@ -1300,6 +1300,14 @@ static bool mutate(struct fixture *f, int k)
 	M(s->cfg.thresholds[0].quantity = -1) M(s->cfg.thresholds[0].percent = 10)
 	M(s->cfg.thresholds[0].signal[0] = 'n') M(s->cfg.nthresholds = 0)
 	M(s->cfg.backoff_initial_ms++) M(s->cfg.backoff_max_ms++) M(s->cfg.sync_retry_ms++)
+	M(s->cfg.api = true) M(s->cfg.lease_duration_s++) M(s->cfg.status_report_ms++)
+	M(s->cfg.cap_cpu_milli++) M(s->cfg.cap_memory_bytes++) M(s->cfg.cap_ephemeral_bytes++)
+	M(s->cfg.cap_hugepages_bytes++) M(s->cfg.reserved_cpu_milli++)
+	M(s->cfg.reserved_memory_bytes++) M(s->cfg.reserved_ephemeral_bytes++)
+	M(s->node.registered = true) M(s->node.registering = true) M(s->node.uid[0] = 'u')
+	M(s->node.register_n++) M(s->node.lease_n++) M(s->node.status_hash++)
+	M(s->node.status_version++) M(s->node.status_acked++) M(s->node.status_sent_ts_ms++)
+	M(s->node.cond[FSM_NODE_PID] = true) M(s->node.cond_transition_wall_ms[FSM_NODE_READY]++)
 	/* a pod */
 	M(p->spec.name = "other") M(p->spec.namespace_ = "kube-system") M(p->source = "/etc/m.yaml")
 	M(p->spec.resource_version = "7") M(p->spec.generation++) M(p->spec.is_static = true)
@@ -1322,6 +1330,8 @@ static bool mutate(struct fixture *f, int k)
 	M(p->conds[FSM_COND_READY].status ^= 1)
 	M(p->conds[FSM_COND_INITIALIZED].transition_wall_ms++) M(p->status_hash++)
 	M(p->status_version++) M(p->usage_memory_bytes++) M(p->usage_disk_bytes++)
+	M(p->status_acked++) M(p->mirror_uid[0] = 'm') M(p->mirror_n++) M(p->mirror_creating = true)
+	M(p->api_delete_sent = true) M(p->nevents++)
 	M(p->usage_inodes++) M(p->usage_pids++)
 	M(p->nstale = 1)
 	M((p->nstale = 1, p->stale[0].id[0] = 'x')) M((p->nstale = 1, p->stale[0].ctr[0] = 'x'))
@@ -1424,13 +1434,13 @@ TEST(test_dump_knows_every_field_of_the_state_structs)
 	       sizeof(struct fsm_ctr));
 	CHECKF(sizeof(struct fsm_terminated) == 728, "struct fsm_terminated is %zu bytes",
 	       sizeof(struct fsm_terminated));
-	CHECKF(sizeof(struct fsm_pod) == 3000, "struct fsm_pod is %zu bytes",
+	CHECKF(sizeof(struct fsm_pod) == 3080, "struct fsm_pod is %zu bytes",
 	       sizeof(struct fsm_pod));
 	CHECKF(sizeof(struct fsm_pod_spec) == 256, "struct fsm_pod_spec is %zu bytes",
 	       sizeof(struct fsm_pod_spec));
-	CHECKF(sizeof(struct fsm_node_config) == 496, "struct fsm_node_config is %zu bytes",
+	CHECKF(sizeof(struct fsm_node_config) == 576, "struct fsm_node_config is %zu bytes",
 	       sizeof(struct fsm_node_config));
-	CHECKF(sizeof(struct fsm_state) == 1080, "struct fsm_state is %zu bytes",
+	CHECKF(sizeof(struct fsm_state) == 1312, "struct fsm_state is %zu bytes",
 	       sizeof(struct fsm_state));
 }
 
