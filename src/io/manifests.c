@@ -147,9 +147,11 @@ static void docs_gone(struct io_manifests *m, struct mfile *f, const struct io_m
 }
 
 /* Reads a file whole, refusing what is not a regular file or is too large. */
-static char *read_file(const char *path, size_t *len, char *why, size_t why_len)
+/* *gone: the file was removed since the directory was listed. */
+static char *read_file(const char *path, size_t *len, char *why, size_t why_len, bool *gone)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	*gone = fd < 0 && errno == ENOENT;
 	if (fd < 0) {
 		snprintf(why, why_len, "%s",
 			 errno == ELOOP ? "a symbolic link loop" : strerror(errno));
@@ -185,33 +187,38 @@ static char *read_file(const char *path, size_t *len, char *why, size_t why_len)
 	return buf;
 }
 
-static void scan_file(struct io_manifests *m, struct mfile *f, const struct io_manifests_cb *cb)
+/* Returns false when the file is gone (removed after the listing): it is then
+ * handled as the files the listing lacked, not as an error. */
+static bool scan_file(struct io_manifests *m, struct mfile *f, const struct io_manifests_cb *cb)
 {
 	char path[PATH_MAX + 32], why[300];
 	snprintf(path, sizeof(path), "%s/%s", m->dir, f->name);
 	size_t len = 0;
-	char *text = read_file(path, &len, why, sizeof(why));
+	bool gone;
+	char *text = read_file(path, &len, why, sizeof(why), &gone);
+	if (gone)
+		return false;
 	uint64_t h = text != NULL ? fnv64(text, len) : fnv64(why, strlen(why)) ^ 1;
 	if (h == f->bytes_hash) {
 		free(text);
-		return; /* unchanged since the last scan (or the same error) */
+		return true; /* unchanged since the last scan (or the same error) */
 	}
 	f->bytes_hash = h;
 	if (text == NULL) {
 		cb->error(cb->arg, path, why);
-		return;
+		return true;
 	}
 	struct io_yaml_docs docs;
 	if (io_yaml_to_json(text, len, &docs, why, sizeof(why)) != 0) {
 		free(text);
 		cb->error(cb->arg, path, why);
-		return;
+		return true;
 	}
 	free(text);
 	if (docs.n == 0) {
 		cb->error(cb->arg, path, "holds no document");
 		docs_gone(m, f, cb);
-		return;
+		return true;
 	}
 	/* When the number of documents crosses one, every document's path changes. */
 	if ((f->ndocs <= 1) != (docs.n <= 1))
@@ -230,6 +237,7 @@ static void scan_file(struct io_manifests *m, struct mfile *f, const struct io_m
 	}
 	f->ndocs = docs.n;
 	io_yaml_docs_free(&docs);
+	return true;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -289,8 +297,7 @@ int io_manifests_scan(struct io_manifests *m, const struct io_manifests_cb *cb)
 			}
 			m->nfiles++;
 		}
-		f->seen = true;
-		scan_file(m, f, cb);
+		f->seen = scan_file(m, f, cb);
 	}
 	for (size_t k = 0; k < nnames; k++)
 		free(names[k]);
