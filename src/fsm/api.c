@@ -69,14 +69,6 @@ static void put_bytes(struct fsm_buf *b, int64_t bytes)
 	fsm_buf_json_str(b, q);
 }
 
-static void set_body(struct fold *f, struct fsm_command *c, const struct fsm_buf *b)
-{
-	if (c == NULL || b->len == 0)
-		return;
-	c->body = fold_str(f, b->ptr, b->len);
-	c->body_len = b->len;
-}
-
 static json_object *parse(const char *json, size_t len)
 {
 	json_tokener *tok = json_tokener_new();
@@ -304,7 +296,7 @@ static void node_register(struct fold *f)
 	fsm_buf_putc(&b, '}');
 	if (b.ptr == NULL)
 		f->err = FSM_ENOMEM;
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -318,7 +310,7 @@ static void node_status_emit(struct fold *f)
 		return;
 	}
 	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_NODE_STATUS, "", "node/status/%u", n->status_version);
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -359,7 +351,7 @@ static void node_lease(struct fold *f)
 	fsm_buf_puts(&b, ",\"renewTime\":");
 	put_micro_time(&b, f->wall);
 	fsm_buf_putc(&b, '}');
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 	/* The kubelet renews every quarter of the duration (renewIntervalFraction). */
 	fold_timer_set(f, "", "node/lease", f->now + (uint64_t)c->lease_duration_s * 1000 / 4);
@@ -449,7 +441,7 @@ static void mirror_delete(struct fold *f, const char *ns, const char *name, cons
 	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_MIRROR_DELETE, uid, "mirrordel/%s", uid);
 	struct fsm_buf b = FSM_BUF_INIT;
 	put_ref_body(&b, ns, name, uid);
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -522,7 +514,7 @@ static void mirror_create(struct fold *f, struct fsm_pod *p)
 	p->mirror_n++;
 	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_MIRROR_CREATE, p->spec.uid, "mirror/%s/%u",
 					   p->spec.uid, p->mirror_n);
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -685,7 +677,7 @@ void api_pod_after_sync(struct fold *f, struct fsm_pod *p)
 	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_POD_DELETE, p->spec.uid, "apidelete/%s", p->spec.uid);
 	struct fsm_buf b = FSM_BUF_INIT;
 	put_ref_body(&b, p->spec.namespace_, p->spec.name, p->spec.uid);
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -733,7 +725,7 @@ void api_event(struct fold *f, struct fsm_pod *p, int ctr, const char *type, con
 	fsm_buf_puts(&b, ",\"time\":");
 	put_time(&b, f->wall);
 	fsm_buf_putc(&b, '}');
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 

@@ -28,6 +28,9 @@ struct fsm_command *fold_cmd(struct fold *f, enum fsm_cmd_kind kind, const char 
 			     const char *id_fmt, ...) __attribute__((format(printf, 4, 5)));
 /* A copy of s in the out arena ("" on failure, with f->err set). */
 const char *fold_str(struct fold *f, const char *s, size_t n);
+struct fsm_buf;
+/* b as c's body (c NULL or b empty: nothing). */
+void fold_body(struct fold *f, struct fsm_command *c, const struct fsm_buf *b);
 
 /* Timers are data (DESIGN.md contract 3). Keys are "<what>/<uid>[/<name>]". */
 void fold_timer_set(struct fold *f, const char *pod_uid, const char *key, uint64_t due_ms);

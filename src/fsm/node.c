@@ -118,6 +118,14 @@ static bool timer_remove(struct fsm_state *s, const char *key)
 	return true;
 }
 
+void fold_body(struct fold *f, struct fsm_command *c, const struct fsm_buf *b)
+{
+	if (c == NULL || b->len == 0)
+		return;
+	c->body = fold_str(f, b->ptr, b->len);
+	c->body_len = b->len;
+}
+
 void fold_timer_set(struct fold *f, const char *pod_uid, const char *key, uint64_t due_ms)
 {
 	int rc = fsm_timer_add(f->s, key, pod_uid, due_ms);
@@ -1164,8 +1172,7 @@ static void on_sandbox(struct fold *f, const struct fsm_ev_cri_sandbox *e)
 			fsm_buf_puts(&b, "{\"id\":");
 			fsm_buf_json_str(&b, e->id);
 			fsm_buf_putc(&b, '}');
-			c->body = fold_str(f, b.ptr, b.len);
-			c->body_len = b.len;
+			fold_body(f, c, &b);
 			fsm_buf_free(&b);
 		}
 		return;
@@ -1199,8 +1206,7 @@ static void on_container(struct fold *f, const struct fsm_ev_cri_container *e)
 			fsm_buf_puts(&b, "{\"id\":");
 			fsm_buf_json_str(&b, e->id);
 			fsm_buf_putc(&b, '}');
-			c->body = fold_str(f, b.ptr, b.len);
-			c->body_len = b.len;
+			fold_body(f, c, &b);
 			fsm_buf_free(&b);
 		}
 		return;

@@ -87,14 +87,6 @@ static struct fsm_command *ctr_cmd(struct fold *f, struct fsm_pod *p, size_t i,
 	return c;
 }
 
-static void set_body(struct fold *f, struct fsm_command *c, const struct fsm_buf *b)
-{
-	if (c == NULL || b->len == 0)
-		return;
-	c->body = fold_str(f, b->ptr, b->len);
-	c->body_len = b->len;
-}
-
 /* {"name","namespace","uid"} of the pod, for executors' labels and log paths. */
 static void put_pod_ref(struct fsm_buf *b, const struct fsm_pod *p)
 {
@@ -165,7 +157,7 @@ static void probe_emit_start(struct fold *f, struct fsm_pod *p, size_t i, enum f
 	fsm_buf_puts(&b, ",\"spec\":");
 	fsm_buf_append(&b, h->json, h->json_len);
 	fsm_buf_putc(&b, '}');
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -239,7 +231,7 @@ static void ctr_create(struct fold *f, struct fsm_pod *p, size_t i)
 	fsm_buf_puts(&b, ",\"container\":");
 	fsm_buf_append(&b, cs->json, cs->json_len);
 	fsm_buf_putc(&b, '}');
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -356,7 +348,7 @@ static void ctr_created(struct fold *f, struct fsm_pod *p, size_t i)
 			fsm_buf_puts(&b, "{\"id\":");
 			fsm_buf_json_str(&b, c->last_term.id);
 			fsm_buf_putc(&b, '}');
-			set_body(f, cmd, &b);
+			fold_body(f, cmd, &b);
 			fsm_buf_free(&b);
 		}
 	}
@@ -400,7 +392,7 @@ static void ctr_emit_poststart(struct fold *f, struct fsm_pod *p, size_t i)
 	fsm_buf_puts(&b, ",\"spec\":");
 	fsm_buf_append(&b, cs->post_start.json, cs->post_start.json_len);
 	fsm_buf_putc(&b, '}');
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -500,7 +492,7 @@ static void ctr_emit_kill(struct fold *f, struct fsm_pod *p, size_t i)
 		fsm_buf_puts(&b, ",\"spec\":");
 		fsm_buf_append(&b, cs->pre_stop.json, cs->pre_stop.json_len);
 		fsm_buf_putc(&b, '}');
-		set_body(f, cmd, &b);
+		fold_body(f, cmd, &b);
 		fsm_buf_free(&b);
 		return;
 	}
@@ -522,7 +514,7 @@ static void ctr_emit_kill(struct fold *f, struct fsm_pod *p, size_t i)
 		fsm_buf_puts(&b, "{\"id\":");
 		fsm_buf_json_str(&b, c->id);
 		fsm_buf_putc(&b, '}');
-		set_body(f, cmd, &b);
+		fold_body(f, cmd, &b);
 		fsm_buf_free(&b);
 	}
 }
@@ -569,7 +561,7 @@ static void ctr_emit_start(struct fold *f, struct fsm_pod *p, size_t i)
 	fsm_buf_puts(&b, "{\"id\":");
 	fsm_buf_json_str(&b, c->id);
 	fsm_buf_putc(&b, '}');
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -720,7 +712,7 @@ static void sb_emit_run(struct fold *f, struct fsm_pod *p)
 		}
 	}
 	fsm_buf_puts(&b, "]}");
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -735,7 +727,7 @@ static void sb_stop(struct fold *f, struct fsm_pod *p)
 		fsm_buf_puts(&b, "{\"id\":");
 		fsm_buf_json_str(&b, p->sb_id);
 		fsm_buf_putc(&b, '}');
-		set_body(f, cmd, &b);
+		fold_body(f, cmd, &b);
 		fsm_buf_free(&b);
 	}
 }
@@ -835,7 +827,7 @@ static void stale_emit(struct fold *f, struct fsm_pod *p, struct fsm_stale *o)
 	fsm_buf_puts(&b, "{\"id\":");
 	fsm_buf_json_str(&b, o->id);
 	fsm_buf_putc(&b, '}');
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -899,7 +891,7 @@ static void pod_remove_current_sandbox(struct fold *f, struct fsm_pod *p)
 		fsm_buf_puts(&b, "{\"id\":");
 		fsm_buf_json_str(&b, p->sb_id);
 		fsm_buf_putc(&b, '}');
-		set_body(f, cmd, &b);
+		fold_body(f, cmd, &b);
 		fsm_buf_free(&b);
 	}
 }
@@ -936,7 +928,7 @@ static void pod_remove_runtime(struct fold *f, struct fsm_pod *p)
 			fsm_buf_puts(&b, "{\"id\":");
 			fsm_buf_json_str(&b, c->id);
 			fsm_buf_putc(&b, '}');
-			set_body(f, cmd, &b);
+			fold_body(f, cmd, &b);
 			fsm_buf_free(&b);
 		}
 	}
@@ -1011,7 +1003,7 @@ static void pod_report(struct fold *f, struct fsm_pod *p)
 		p->status_version++;
 		struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_POD_STATUS, p->spec.uid,
 						   "status/%s/%u", p->spec.uid, p->status_version);
-		set_body(f, cmd, &b);
+		fold_body(f, cmd, &b);
 	}
 	fsm_buf_free(&b);
 }
@@ -1026,7 +1018,7 @@ void api_pod_status_emit(struct fold *f, struct fsm_pod *p)
 	}
 	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_POD_STATUS, p->spec.uid, "status/%s/%u",
 					   p->spec.uid, p->status_version);
-	set_body(f, cmd, &b);
+	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }
 
@@ -1059,7 +1051,7 @@ static void ctr_restop(struct fold *f, struct fsm_pod *p, size_t i)
 		fsm_buf_puts(&b, "{\"id\":");
 		fsm_buf_json_str(&b, c->id);
 		fsm_buf_putc(&b, '}');
-		set_body(f, cmd, &b);
+		fold_body(f, cmd, &b);
 		fsm_buf_free(&b);
 	}
 }
@@ -1413,7 +1405,7 @@ struct fsm_pod *pod_create(struct fold *f, struct fsm_pod_spec *spec, const char
 			fsm_buf_puts(&b, ",\"message\":");
 			fsm_buf_json_str(&b, message);
 			fsm_buf_putc(&b, '}');
-			set_body(f, cmd, &b);
+			fold_body(f, cmd, &b);
 			fsm_buf_free(&b);
 		}
 		return p;
@@ -1501,7 +1493,7 @@ void pod_evict(struct fold *f, struct fsm_pod *p, const char *message)
 		fsm_buf_puts(&b, "{\"message\":");
 		fsm_buf_json_str(&b, message);
 		fsm_buf_putc(&b, '}');
-		set_body(f, cmd, &b);
+		fold_body(f, cmd, &b);
 		fsm_buf_free(&b);
 	}
 	/* Hard eviction does not wait for the pod's grace period. */
@@ -1670,7 +1662,7 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 					fsm_buf_puts(&rb, "{\"id\":");
 					fsm_buf_json_str(&rb, c->id);
 					fsm_buf_putc(&rb, '}');
-					set_body(f, rm, &rb);
+					fold_body(f, rm, &rb);
 					fsm_buf_free(&rb);
 					/* Gone from the runtime: nothing of it to report, and
 					 * pod_remove_runtime must not remove it again. */
