@@ -582,6 +582,11 @@ static bool on_mirror(struct fold *f, enum fsm_watch_type type, json_object *o)
 	if (ours && wants_mirror(f, p)) {
 		if (get_str(meta, "deletionTimestamp") == NULL)
 			mirror_found(f, p, uid);
+		else
+			/* Deleted gracefully (kubectl delete): a mirror pod runs
+			 * nothing, so it goes at once; its DELETED then makes
+			 * it again. */
+			mirror_delete(f, ns, name, uid);
 		return true;
 	}
 	/* Not (or no longer) of a static pod here: delete it, once (its own
