@@ -64,6 +64,9 @@ static struct fsm_event sample(enum fsm_event_kind k, uint64_t ts)
 	case FSM_EV_POD_STATS:
 		e.u.pod_stats = (struct fsm_ev_pod_stats){"u1", 1000, 2000, 30, 4};
 		break;
+	case FSM_EV_API_BACKOFF:
+		e.u.api_backoff = (struct fsm_ev_api_backoff){"pods", 812, "LIST pods: HTTP 500"};
+		break;
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
 		break;
@@ -139,6 +142,10 @@ static int event_eq(const struct fsm_event *a, const struct fsm_event *b)
 		       a->u.pod_stats.disk_bytes == b->u.pod_stats.disk_bytes &&
 		       a->u.pod_stats.inodes == b->u.pod_stats.inodes &&
 		       a->u.pod_stats.pids == b->u.pod_stats.pids;
+	case FSM_EV_API_BACKOFF:
+		return streq(a->u.api_backoff.resource, b->u.api_backoff.resource) &&
+		       a->u.api_backoff.delay_ms == b->u.api_backoff.delay_ms &&
+		       streq(a->u.api_backoff.reason, b->u.api_backoff.reason);
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
 		return 1;
