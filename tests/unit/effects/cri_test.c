@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,6 +31,8 @@
 #define SUITE            "effects/cri"
 #define TEST_LABEL_KEY   "ledgerlet.io/test"
 #define TEST_LABEL_VALUE "effects-cri"
+
+#include "effects/runtime_env.h"
 
 static uint64_t now_ms(void)
 {
@@ -1056,177 +1057,19 @@ TEST(calls_in_flight_are_bounded)
 
 /* ==== (c) the client against a real containerd ===================================== */
 
-static struct {
-	bool tried;
-	bool ok;
-	char why[600];
-	char root[512];
-	char endpoint[300];
-	char busybox[200];
-	char pause[200];
-	CURLM *multi;
-	struct cri_client *client;
-	bool busybox_was_present;
-	bool pause_was_present;
-} rt;
-
-static void rt_unavailable(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void rt_unavailable(const char *fmt, ...)
+/* The runtime (runtime_env.h) with a client that answers Version; sandboxes labelled
+ * as this suite's, from a run that died, removed; the images noted. */
+static void rt_setup(void)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(rt.why, sizeof(rt.why), fmt, ap);
-	va_end(ap);
-	rt.ok = false;
-}
-
-/* The repository: the working directory when it has scripts/, else from our path. */
-static bool find_root(void)
-{
-	if (access("scripts/runtime.sh", F_OK) == 0 && getcwd(rt.root, sizeof(rt.root)) != NULL)
-		return true;
-	char exe[512];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = '\0';
-	char *b = strstr(exe, "/build/");
-	if (b == NULL)
-		return false;
-	*b = '\0';
-	snprintf(rt.root, sizeof(rt.root), "%s", exe);
-	char probe[600];
-	snprintf(probe, sizeof(probe), "%s/scripts/runtime.sh", rt.root);
-	return access(probe, F_OK) == 0;
-}
-
-/* Runs a script of the repository, its output to log; "" or why it failed. */
-static bool run_script(const char *script_args, const char *log, char *why, size_t why_size)
-{
-	char cmd[1500];
-	snprintf(cmd, sizeof(cmd), "cd '%s' && %s >'%s' 2>&1", rt.root, script_args, log);
-	int rc = system(cmd);
-	if (rc == 0)
-		return true;
-	char last[300] = "";
-	FILE *f = fopen(log, "r");
-	if (f != NULL) {
-		char line[300];
-		while (fgets(line, sizeof(line), f) != NULL)
-			if (line[0] != '\n')
-				snprintf(last, sizeof(last), "%s", line);
-		fclose(f);
-	}
-	last[strcspn(last, "\n")] = '\0';
-	snprintf(why, why_size, "%s failed (status %d): %s", script_args,
-	         WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, last);
-	return false;
-}
-
-static void env_value(const char *line, const char *key, char *out, size_t size)
-{
-	if (strncmp(line, "export ", 7) == 0)
-		line += 7;
-	size_t n = strlen(key);
-	if (strncmp(line, key, n) != 0 || line[n] != '=')
+	if (!rt_connect(true))
 		return;
-	snprintf(out, size, "%s", line + n + 1);
-	out[strcspn(out, "\r\n")] = '\0';
-	/* Quotes, if the script adds them. */
-	size_t l = strlen(out);
-	if (l >= 2 && (out[0] == '"' || out[0] == '\'') && out[l - 1] == out[0]) {
-		memmove(out, out + 1, l - 2);
-		out[l - 2] = '\0';
-	}
+	rt_remove_sandboxes_labelled(TEST_LABEL_KEY, TEST_LABEL_VALUE, "cri");
+	rt_note_images();
 }
 
-static bool image_present(const char *image);
-static void remove_our_leftovers(void);
-
-/*
- * The runtime for this run, set up by the first test that needs it: an endpoint
- * already in the environment (LEDGERLET_CRI_ENDPOINT, as a test runner that started
- * the runtime exports it) is used as it is; otherwise scripts/runtime.sh start and
- * scripts/images.sh make one, and scripts/runtime.sh env names it.
- */
 static bool runtime_up(void)
 {
-	if (rt.tried) {
-		if (!rt.ok)
-			printf("fail %s/%s: runtime not available: %s\n", SUITE, test_name, rt.why);
-		test_failed |= !rt.ok;
-		return rt.ok;
-	}
-	rt.tried = true;
-	rt.ok = true;
-	const char *env_ep = getenv("LEDGERLET_CRI_ENDPOINT");
-	if (env_ep != NULL && env_ep[0] != '\0') {
-		snprintf(rt.endpoint, sizeof(rt.endpoint), "%s", env_ep);
-		const char *b = getenv("LEDGERLET_IMAGE_BUSYBOX");
-		const char *p = getenv("LEDGERLET_IMAGE_PAUSE");
-		snprintf(rt.busybox, sizeof(rt.busybox), "%s", b ? b : "127.0.0.1:5000/busybox:1");
-		snprintf(rt.pause, sizeof(rt.pause), "%s", p ? p : "127.0.0.1:5000/pause:1");
-	} else if (!find_root()) {
-		rt_unavailable("scripts/runtime.sh not found (run from the repository)");
-	} else {
-		char log[700], script[700];
-		snprintf(log, sizeof(log), "%s/runtime-start.log", test_tmpdir());
-		if (!run_script("scripts/runtime.sh start", log, rt.why, sizeof(rt.why))) {
-			rt.ok = false;
-		} else {
-			snprintf(script, sizeof(script), "%s/scripts/images.sh", rt.root);
-			snprintf(log, sizeof(log), "%s/images.log", test_tmpdir());
-			if (access(script, F_OK) != 0)
-				rt_unavailable("scripts/images.sh not found");
-			else if (!run_script("scripts/images.sh", log, rt.why, sizeof(rt.why)))
-				rt.ok = false;
-		}
-		if (rt.ok) {
-			char cmd[700];
-			snprintf(cmd, sizeof(cmd), "cd '%s' && scripts/runtime.sh env", rt.root);
-			FILE *f = popen(cmd, "r");
-			char line[512];
-			strcpy(rt.busybox, "127.0.0.1:5000/busybox:1");
-			strcpy(rt.pause, "127.0.0.1:5000/pause:1");
-			while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-				env_value(line, "LEDGERLET_CRI_ENDPOINT", rt.endpoint,
-				          sizeof(rt.endpoint));
-				env_value(line, "LEDGERLET_IMAGE_BUSYBOX", rt.busybox,
-				          sizeof(rt.busybox));
-				env_value(line, "LEDGERLET_IMAGE_PAUSE", rt.pause,
-				          sizeof(rt.pause));
-			}
-			if (f != NULL)
-				pclose(f);
-			if (rt.endpoint[0] == '\0')
-				rt_unavailable(
-				        "scripts/runtime.sh env names no LEDGERLET_CRI_ENDPOINT");
-		}
-	}
-	if (rt.ok) {
-		rt.multi = curl_multi_init();
-		int rc = cri_client_new(&rt.client, rt.endpoint, rt.multi);
-		if (rc != 0) {
-			rt_unavailable("%s: %s", rt.endpoint, cri_strerror(rc));
-		} else {
-			Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
-			struct cri_reply r;
-			cri_call_sync(rt.client, CRI_VERSION, &req.base, 5000, &r);
-			if (r.grpc_status != CRI_GRPC_OK)
-				rt_unavailable("Version on %s: %s: %s", rt.endpoint,
-				               cri_grpc_status_name(r.grpc_status), r.message);
-			cri_reply_clear(&r);
-		}
-	}
-	if (!rt.ok) {
-		printf("fail %s/%s: runtime not available: %s\n", SUITE, test_name, rt.why);
-		test_failed = 1;
-		return false;
-	}
-	remove_our_leftovers();
-	rt.busybox_was_present = image_present(rt.busybox);
-	rt.pause_was_present = image_present(rt.pause);
-	return true;
+	return rt_up(rt_setup);
 }
 
 /* A synchronous call on the runtime's client, timed. */
@@ -1243,53 +1086,6 @@ static void call(enum cri_method m, const void *req, uint64_t timeout_ms, struct
 		CHECKF((r)->grpc_status == CRI_GRPC_OK, "%s: %s: %s", cri_method_name(m),          \
 		       cri_grpc_status_name((r)->grpc_status), (r)->message);                      \
 	} while (0)
-
-static bool image_present(const char *image)
-{
-	Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
-	spec.image = (char *)image;
-	Runtime__V1__ImageStatusRequest req = RUNTIME__V1__IMAGE_STATUS_REQUEST__INIT;
-	req.image = &spec;
-	struct cri_reply r;
-	cri_call_sync(rt.client, CRI_IMAGE_STATUS, &req.base, 5000, &r);
-	bool present = r.response != NULL &&
-	               ((Runtime__V1__ImageStatusResponse *)r.response)->image != NULL;
-	cri_reply_clear(&r);
-	return present;
-}
-
-/* Sandboxes labelled as this suite's, from a run that died: stopped and removed. */
-static void remove_our_leftovers(void)
-{
-	Runtime__V1__PodSandboxFilter__LabelSelectorEntry sel =
-	        RUNTIME__V1__POD_SANDBOX_FILTER__LABEL_SELECTOR_ENTRY__INIT;
-	sel.key = TEST_LABEL_KEY;
-	sel.value = TEST_LABEL_VALUE;
-	Runtime__V1__PodSandboxFilter__LabelSelectorEntry *sels[] = {&sel};
-	Runtime__V1__PodSandboxFilter filter = RUNTIME__V1__POD_SANDBOX_FILTER__INIT;
-	filter.n_label_selector = 1;
-	filter.label_selector = sels;
-	Runtime__V1__ListPodSandboxRequest req = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
-	req.filter = &filter;
-	struct cri_reply r;
-	cri_call_sync(rt.client, CRI_LIST_POD_SANDBOX, &req.base, 5000, &r);
-	const Runtime__V1__ListPodSandboxResponse *list = (const void *)r.response;
-	for (size_t i = 0; list != NULL && i < list->n_items; i++) {
-		struct cri_reply r2;
-		Runtime__V1__StopPodSandboxRequest stop =
-		        RUNTIME__V1__STOP_POD_SANDBOX_REQUEST__INIT;
-		stop.pod_sandbox_id = list->items[i]->id;
-		cri_call_sync(rt.client, CRI_STOP_POD_SANDBOX, &stop.base, 30000, &r2);
-		cri_reply_clear(&r2);
-		Runtime__V1__RemovePodSandboxRequest rm =
-		        RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
-		rm.pod_sandbox_id = list->items[i]->id;
-		cri_call_sync(rt.client, CRI_REMOVE_POD_SANDBOX, &rm.base, 30000, &r2);
-		cri_reply_clear(&r2);
-		printf("# cri removed a leftover sandbox %s\n", list->items[i]->id);
-	}
-	cri_reply_clear(&r);
-}
 
 TEST(runtime_version)
 {
@@ -1823,14 +1619,11 @@ TEST(runtime_cleanup)
 		struct cri_reply r;
 		CALL_OK(CRI_REMOVE_IMAGE, &req.base, 30000, &r);
 		cri_reply_clear(&r);
-		CHECK(!image_present(images[i]));
+		CHECK(!rt_image_present(images[i]));
 	}
 	bool found;
 	CHECK_EQ_INT(count_our_sandboxes("", &found), 0);
-	cri_client_free(rt.client);
-	rt.client = NULL;
-	curl_multi_cleanup(rt.multi);
-	rt.multi = NULL;
+	rt_close();
 }
 
 TEST_MAIN(SUITE, T(wire_frames_split_at_every_byte), T(wire_frames_in_random_pieces),

@@ -8,14 +8,12 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json_object.h>
 #include <json-c/json_tokener.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +24,8 @@
 #include "test.h"
 
 #define SUITE "effects/exec_env"
+
+#include "effects/runtime_env.h"
 
 static const struct fx_env_facts FACTS = {
         .pod_name = "web",
@@ -611,70 +611,6 @@ TEST(standalone_create_with_a_ref_fails_as_a_config_error)
 #define E2E_NS   "ledgerlet-exec-env-test"
 #define E2E_NODE "ledgerlet-exec-env-test"
 
-static struct {
-	char endpoint[300];
-	char busybox[200];
-	char lock[300];
-	char why[600];
-} rt;
-
-static void rt_env_value(const char *line, const char *key, char *out, size_t size)
-{
-	if (strncmp(line, "export ", 7) == 0)
-		line += 7;
-	size_t n = strlen(key);
-	if (strncmp(line, key, n) != 0 || line[n] != '=')
-		return;
-	snprintf(out, size, "%s", line + n + 1);
-	out[strcspn(out, "\r\n")] = '\0';
-}
-
-/* As exec_test.c finds the runtime: LEDGERLET_CRI_ENDPOINT, else scripts/runtime.sh
- * start (run from the repository) and scripts/images.sh. */
-static bool runtime_up(void)
-{
-	const char *ep = getenv("LEDGERLET_CRI_ENDPOINT");
-	if (ep != NULL && ep[0] != '\0') {
-		const char *b = getenv("LEDGERLET_IMAGE_BUSYBOX"),
-		           *l = getenv("LEDGERLET_RUNTIME_TEST_LOCK");
-		snprintf(rt.endpoint, sizeof(rt.endpoint), "%s", ep);
-		snprintf(rt.busybox, sizeof(rt.busybox), "%s", b ? b : "127.0.0.1:5000/busybox:1");
-		snprintf(rt.lock, sizeof(rt.lock), "%s", l ? l : "");
-		return true;
-	}
-	if (access("scripts/runtime.sh", F_OK) != 0) {
-		snprintf(rt.why, sizeof(rt.why),
-		         "scripts/runtime.sh not found (run from the repository)");
-		return false;
-	}
-	char cmd[1200];
-	snprintf(cmd, sizeof(cmd),
-	         "scripts/runtime.sh start >'%s/runtime-start.log' 2>&1 && "
-	         "scripts/images.sh >'%s/images.log' 2>&1",
-	         test_tmpdir(), test_tmpdir());
-	if (system(cmd) != 0) {
-		snprintf(rt.why, sizeof(rt.why),
-		         "scripts/runtime.sh start or scripts/images.sh failed "
-		         "(logs in the test's directory)");
-		return false;
-	}
-	FILE *f = popen("scripts/runtime.sh env", "r");
-	char line[512];
-	strcpy(rt.busybox, "127.0.0.1:5000/busybox:1");
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-		rt_env_value(line, "LEDGERLET_CRI_ENDPOINT", rt.endpoint, sizeof(rt.endpoint));
-		rt_env_value(line, "LEDGERLET_IMAGE_BUSYBOX", rt.busybox, sizeof(rt.busybox));
-		rt_env_value(line, "LEDGERLET_RUNTIME_TEST_LOCK", rt.lock, sizeof(rt.lock));
-	}
-	if (f != NULL)
-		pclose(f);
-	if (rt.endpoint[0] == '\0') {
-		snprintf(rt.why, sizeof(rt.why), "scripts/runtime.sh env names no endpoint");
-		return false;
-	}
-	return true;
-}
-
 #define E2E_EVENTS_MAX 256
 
 /* Every event of the executor, as JSON text (to look for what must not be there). */
@@ -751,15 +687,9 @@ static int e2e_run(struct env *e, struct fx_exec *x, enum fsm_cmd_kind kind, con
 
 TEST(end_to_end_a_container_sees_its_configmap_secret_and_fields)
 {
-	if (!runtime_up()) {
-		printf("fail %s/%s: runtime not available: %s\n", SUITE, test_name, rt.why);
-		test_failed = 1;
+	if (!rt_up(NULL))
 		return;
-	}
-	int lock_fd = -1;
-	if (rt.lock[0] != '\0' &&
-	    (lock_fd = open(rt.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0)
-		flock(lock_fd, LOCK_SH);
+	rt_lock_shared(-1);
 	REQUIRE(start_server() == 0);
 	struct env e;
 	REQUIRE(env_open(&e, "kubeconfig", 0, 0) == 0);
@@ -882,8 +812,7 @@ TEST(end_to_end_a_container_sees_its_configmap_secret_and_fields)
 	curl_multi_cleanup(multi);
 	env_close(&e);
 	stop_server();
-	if (lock_fd >= 0)
-		close(lock_fd);
+	rt_unlock();
 }
 
 TEST_MAIN(SUITE, T(plain_env_is_kept_in_order),

@@ -19,16 +19,12 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +44,8 @@
 #define LOG_ROOT   "/var/log/pods"
 #define EVENTS_MAX 4096
 
+#include "effects/runtime_env.h"
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -55,201 +53,31 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* ---- the runtime (as tests/unit/effects/cri_test.c finds or starts it) ---------- */
-
-static struct {
-	bool tried, ok;
-	char why[600];
-	char root[512];
-	char endpoint[300];
-	char busybox[200];
-	char pause[200];
-	char lock[300];
-	int lock_fd;
-	bool busybox_was_present, pause_was_present;
-	CURLM *sync_multi; /* for cri_call_sync: nothing else drives it */
-	struct cri_client *sync;
-} rt = {.lock_fd = -1};
-
-static void rt_unavailable(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void rt_unavailable(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(rt.why, sizeof(rt.why), fmt, ap);
-	va_end(ap);
-	rt.ok = false;
-}
-
-static bool find_root(void)
-{
-	if (access("scripts/runtime.sh", F_OK) == 0 && getcwd(rt.root, sizeof(rt.root)) != NULL)
-		return true;
-	char exe[512];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = '\0';
-	char *b = strstr(exe, "/build/");
-	if (b == NULL)
-		return false;
-	*b = '\0';
-	snprintf(rt.root, sizeof(rt.root), "%s", exe);
-	char probe[600];
-	snprintf(probe, sizeof(probe), "%s/scripts/runtime.sh", rt.root);
-	return access(probe, F_OK) == 0;
-}
-
-static bool run_script(const char *script_args, const char *log)
-{
-	char cmd[1500];
-	snprintf(cmd, sizeof(cmd), "cd '%s' && %s >'%s' 2>&1", rt.root, script_args, log);
-	int rc = system(cmd);
-	if (rc == 0)
-		return true;
-	char last[300] = "";
-	FILE *f = fopen(log, "r");
-	if (f != NULL) {
-		char line[300];
-		while (fgets(line, sizeof(line), f) != NULL)
-			if (line[0] != '\n')
-				snprintf(last, sizeof(last), "%s", line);
-		fclose(f);
-	}
-	last[strcspn(last, "\n")] = '\0';
-	rt_unavailable("%s failed (status %d): %s", script_args,
-	               WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, last);
-	return false;
-}
-
-static void env_value(const char *line, const char *key, char *out, size_t size)
-{
-	if (strncmp(line, "export ", 7) == 0)
-		line += 7;
-	size_t n = strlen(key);
-	if (strncmp(line, key, n) != 0 || line[n] != '=')
-		return;
-	snprintf(out, size, "%s", line + n + 1);
-	out[strcspn(out, "\r\n")] = '\0';
-}
+/* ---- the runtime (runtime_env.h, as tests/unit/effects/cri_test.c has it) ------- */
 
 static void remove_leftovers(void);
-static bool image_present(const char *image);
+
+/* Held shared while we use the runtime; a client that answers Version; leftovers of a
+ * run that died removed; the images noted. */
+static void rt_setup(void)
+{
+	rt_lock_shared(-1);
+	if (!rt_connect(true))
+		return;
+	remove_leftovers();
+	rt_note_images();
+}
 
 static bool runtime_up(void)
 {
-	if (rt.tried) {
-		if (!rt.ok)
-			printf("fail %s/%s: runtime not available: %s\n", SUITE, test_name, rt.why);
-		test_failed |= !rt.ok;
-		return rt.ok;
-	}
-	rt.tried = true;
-	rt.ok = true;
-	const char *env_ep = getenv("LEDGERLET_CRI_ENDPOINT");
-	if (env_ep != NULL && env_ep[0] != '\0') {
-		snprintf(rt.endpoint, sizeof(rt.endpoint), "%s", env_ep);
-		const char *b = getenv("LEDGERLET_IMAGE_BUSYBOX");
-		const char *p = getenv("LEDGERLET_IMAGE_PAUSE");
-		const char *l = getenv("LEDGERLET_RUNTIME_TEST_LOCK");
-		snprintf(rt.busybox, sizeof(rt.busybox), "%s", b ? b : "127.0.0.1:5000/busybox:1");
-		snprintf(rt.pause, sizeof(rt.pause), "%s", p ? p : "127.0.0.1:5000/pause:1");
-		snprintf(rt.lock, sizeof(rt.lock), "%s", l ? l : "");
-	} else if (!find_root()) {
-		rt_unavailable("scripts/runtime.sh not found (run from the repository)");
-	} else {
-		char log[700];
-		snprintf(log, sizeof(log), "%s/runtime-start.log", test_tmpdir());
-		if (run_script("scripts/runtime.sh start", log)) {
-			snprintf(log, sizeof(log), "%s/images.log", test_tmpdir());
-			run_script("scripts/images.sh", log);
-		}
-		if (rt.ok) {
-			char cmd[700];
-			snprintf(cmd, sizeof(cmd), "cd '%s' && scripts/runtime.sh env", rt.root);
-			FILE *f = popen(cmd, "r");
-			char line[512];
-			strcpy(rt.busybox, "127.0.0.1:5000/busybox:1");
-			strcpy(rt.pause, "127.0.0.1:5000/pause:1");
-			while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-				env_value(line, "LEDGERLET_CRI_ENDPOINT", rt.endpoint,
-				          sizeof(rt.endpoint));
-				env_value(line, "LEDGERLET_IMAGE_BUSYBOX", rt.busybox,
-				          sizeof(rt.busybox));
-				env_value(line, "LEDGERLET_IMAGE_PAUSE", rt.pause,
-				          sizeof(rt.pause));
-				env_value(line, "LEDGERLET_RUNTIME_TEST_LOCK", rt.lock,
-				          sizeof(rt.lock));
-			}
-			if (f != NULL)
-				pclose(f);
-			if (rt.endpoint[0] == '\0')
-				rt_unavailable(
-				        "scripts/runtime.sh env names no LEDGERLET_CRI_ENDPOINT");
-		}
-	}
-	/* Suites share the runtime; one that stops it takes this lock exclusive. */
-	if (rt.ok && rt.lock[0] != '\0') {
-		rt.lock_fd = open(rt.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (rt.lock_fd >= 0)
-			flock(rt.lock_fd, LOCK_SH);
-	}
-	if (rt.ok) {
-		rt.sync_multi = curl_multi_init();
-		int rc = cri_client_new(&rt.sync, rt.endpoint, rt.sync_multi);
-		if (rc != 0) {
-			rt_unavailable("%s: %s", rt.endpoint, cri_strerror(rc));
-		} else {
-			Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
-			struct cri_reply r;
-			cri_call_sync(rt.sync, CRI_VERSION, &req.base, 5000, &r);
-			if (r.grpc_status != CRI_GRPC_OK)
-				rt_unavailable("Version on %s: %s: %s", rt.endpoint,
-				               cri_grpc_status_name(r.grpc_status), r.message);
-			cri_reply_clear(&r);
-		}
-	}
-	if (!rt.ok) {
-		printf("fail %s/%s: runtime not available: %s\n", SUITE, test_name, rt.why);
-		test_failed = 1;
-		return false;
-	}
-	remove_leftovers();
-	rt.busybox_was_present = image_present(rt.busybox);
-	rt.pause_was_present = image_present(rt.pause);
-	return true;
-}
-
-static bool image_present(const char *image)
-{
-	Runtime__V1__ImageSpec spec = RUNTIME__V1__IMAGE_SPEC__INIT;
-	spec.image = (char *)image;
-	Runtime__V1__ImageStatusRequest req = RUNTIME__V1__IMAGE_STATUS_REQUEST__INIT;
-	req.image = &spec;
-	struct cri_reply r;
-	cri_call_sync(rt.sync, CRI_IMAGE_STATUS, &req.base, 5000, &r);
-	bool present = r.response != NULL &&
-	               ((Runtime__V1__ImageStatusResponse *)r.response)->image != NULL;
-	cri_reply_clear(&r);
-	return present;
+	return rt_up(rt_setup);
 }
 
 /* How many sandboxes carry label key=value. */
 static size_t count_sandboxes(const char *key, const char *value)
 {
-	Runtime__V1__PodSandboxFilter__LabelSelectorEntry sel =
-	        RUNTIME__V1__POD_SANDBOX_FILTER__LABEL_SELECTOR_ENTRY__INIT;
-	sel.key = (char *)key;
-	sel.value = (char *)value;
-	Runtime__V1__PodSandboxFilter__LabelSelectorEntry *sels[] = {&sel};
-	Runtime__V1__PodSandboxFilter filter = RUNTIME__V1__POD_SANDBOX_FILTER__INIT;
-	filter.n_label_selector = 1;
-	filter.label_selector = sels;
-	Runtime__V1__ListPodSandboxRequest req = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
-	req.filter = &filter;
 	struct cri_reply r;
-	cri_call_sync(rt.sync, CRI_LIST_POD_SANDBOX, &req.base, 10000, &r);
-	const Runtime__V1__ListPodSandboxResponse *l = (const void *)r.response;
+	const Runtime__V1__ListPodSandboxResponse *l = rt_list_sandboxes(key, value, 10000, &r);
 	size_t n = l != NULL ? l->n_items : 0;
 	cri_reply_clear(&r);
 	return n;
@@ -268,7 +96,7 @@ static size_t count_containers(const char *key, const char *value)
 	Runtime__V1__ListContainersRequest req = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
 	req.filter = &filter;
 	struct cri_reply r;
-	cri_call_sync(rt.sync, CRI_LIST_CONTAINERS, &req.base, 10000, &r);
+	cri_call_sync(rt.client, CRI_LIST_CONTAINERS, &req.base, 10000, &r);
 	const Runtime__V1__ListContainersResponse *l = (const void *)r.response;
 	size_t n = l != NULL ? l->n_containers : 0;
 	cri_reply_clear(&r);
@@ -278,25 +106,15 @@ static size_t count_containers(const char *key, const char *value)
 /* Sandboxes of this suite's namespace (their containers go with them), and logs. */
 static void remove_leftovers(void)
 {
-	Runtime__V1__PodSandboxFilter__LabelSelectorEntry sel =
-	        RUNTIME__V1__POD_SANDBOX_FILTER__LABEL_SELECTOR_ENTRY__INIT;
-	sel.key = FX_LABEL_POD_NAMESPACE;
-	sel.value = NAMESPACE;
-	Runtime__V1__PodSandboxFilter__LabelSelectorEntry *sels[] = {&sel};
-	Runtime__V1__PodSandboxFilter filter = RUNTIME__V1__POD_SANDBOX_FILTER__INIT;
-	filter.n_label_selector = 1;
-	filter.label_selector = sels;
-	Runtime__V1__ListPodSandboxRequest req = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
-	req.filter = &filter;
 	struct cri_reply r;
-	cri_call_sync(rt.sync, CRI_LIST_POD_SANDBOX, &req.base, 10000, &r);
-	const Runtime__V1__ListPodSandboxResponse *l = (const void *)r.response;
+	const Runtime__V1__ListPodSandboxResponse *l =
+	        rt_list_sandboxes(FX_LABEL_POD_NAMESPACE, NAMESPACE, 10000, &r);
 	for (size_t i = 0; l != NULL && i < l->n_items; i++) {
 		struct cri_reply r2;
 		Runtime__V1__RemovePodSandboxRequest rm =
 		        RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
 		rm.pod_sandbox_id = l->items[i]->id;
-		cri_call_sync(rt.sync, CRI_REMOVE_POD_SANDBOX, &rm.base, 30000, &r2);
+		cri_call_sync(rt.client, CRI_REMOVE_POD_SANDBOX, &rm.base, 30000, &r2);
 		cri_reply_clear(&r2);
 		printf("# exec removed a leftover sandbox %s\n", l->items[i]->id);
 	}
@@ -312,14 +130,14 @@ static void remove_leftovers(void)
 	cfilter.label_selector = csels;
 	Runtime__V1__ListContainersRequest lc = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
 	lc.filter = &cfilter;
-	cri_call_sync(rt.sync, CRI_LIST_CONTAINERS, &lc.base, 10000, &r);
+	cri_call_sync(rt.client, CRI_LIST_CONTAINERS, &lc.base, 10000, &r);
 	const Runtime__V1__ListContainersResponse *cl = (const void *)r.response;
 	for (size_t i = 0; cl != NULL && i < cl->n_containers; i++) {
 		struct cri_reply r2;
 		Runtime__V1__RemoveContainerRequest rm =
 		        RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
 		rm.container_id = cl->containers[i]->id;
-		cri_call_sync(rt.sync, CRI_REMOVE_CONTAINER, &rm.base, 30000, &r2);
+		cri_call_sync(rt.client, CRI_REMOVE_CONTAINER, &rm.base, 30000, &r2);
 		cri_reply_clear(&r2);
 	}
 	cri_reply_clear(&r);
@@ -1053,7 +871,7 @@ TEST(relist_reports_a_running_container_gone_behind_its_back)
 	Runtime__V1__RemoveContainerRequest rm = RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
 	rm.container_id = ghost;
 	struct cri_reply r;
-	cri_call_sync(rt.sync, CRI_REMOVE_CONTAINER, &rm.base, 30000, &r);
+	cri_call_sync(rt.client, CRI_REMOVE_CONTAINER, &rm.base, 30000, &r);
 	CHECKF(r.grpc_status == CRI_GRPC_OK, "remove: %s", r.message);
 	cri_reply_clear(&r);
 	size_t from = relist_once(h.x, NULL);
@@ -1372,12 +1190,11 @@ TEST(cleanup)
 		Runtime__V1__RemoveImageRequest req = RUNTIME__V1__REMOVE_IMAGE_REQUEST__INIT;
 		req.image = &spec;
 		struct cri_reply r;
-		cri_call_sync(rt.sync, CRI_REMOVE_IMAGE, &req.base, 30000, &r);
+		cri_call_sync(rt.client, CRI_REMOVE_IMAGE, &req.base, 30000, &r);
 		CHECKF(r.grpc_status == CRI_GRPC_OK, "remove %s: %s", images[i], r.message);
 		cri_reply_clear(&r);
 	}
-	cri_client_free(rt.sync);
-	curl_multi_cleanup(rt.sync_multi);
+	rt_close();
 	for (size_t i = 0; i < h.n_events; i++)
 		free(h.events[i]);
 	for (size_t i = 0; i < h.n_cmds; i++)
@@ -1386,8 +1203,6 @@ TEST(cleanup)
 	fsm_state_free(&h.st);
 	fsm_arena_free(&h.arena);
 	fsm_arena_free(&ev_arena);
-	if (rt.lock_fd >= 0)
-		close(rt.lock_fd);
 }
 
 TEST_MAIN(SUITE, T(fold_asks_for_a_sandbox), T(run_sandbox_reports_ready_with_ip_before_its_effect),

@@ -7,7 +7,7 @@
  * knowledge) server that speaks just enough gRPC for grpc.health.v1.Health/Check.
  * tcpSocket probes use a listener of the test's and a port nobody listens on.
  * Exec probes and hooks run ExecSync in a container of the real containerd
- * (scripts/runtime.sh, as tests/unit/effects/cri_test.c sets it up); without it
+ * (scripts/runtime.sh, as tests/unit/effects/runtime_env.h sets it up); without it
  * those tests fail with "runtime not available: <why>".
  *
  * Probes here use the test-only body members "period_ms", "timeout_ms" and
@@ -22,7 +22,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,6 +36,8 @@
 #define SERVER_LIFE_S    60
 #define TEST_LABEL_KEY   "ledgerlet.io/test"
 #define TEST_LABEL_VALUE "effects-probe"
+
+#include "effects/runtime_env.h"
 
 static uint64_t mono_ms(void)
 {
@@ -1243,85 +1244,11 @@ TEST(at_most_256_runs_in_flight_the_rest_skipped)
 
 /* ==== exec, against the real runtime ===================================================== */
 
+/* The runtime is runtime_env.h's; the running container is ours. */
 static struct {
-	bool tried, ok;
-	char why[600];
-	char root[512];
-	char endpoint[300];
-	char busybox[200];
-	int lock_fd;
-	CURLM *multi; /* for the synchronous set-up calls */
-	struct cri_client *client;
 	char sandbox[100];
 	char container[100];
-} rt = {.lock_fd = -1};
-
-static void rt_unavailable(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void rt_unavailable(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(rt.why, sizeof(rt.why), fmt, ap);
-	va_end(ap);
-	rt.ok = false;
-}
-
-static bool find_root(void)
-{
-	if (access("scripts/runtime.sh", F_OK) == 0 && getcwd(rt.root, sizeof(rt.root)) != NULL)
-		return true;
-	char exe[512];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = '\0';
-	char *b = strstr(exe, "/build/");
-	if (b == NULL)
-		return false;
-	*b = '\0';
-	snprintf(rt.root, sizeof(rt.root), "%s", exe);
-	char probe[600];
-	snprintf(probe, sizeof(probe), "%s/scripts/runtime.sh", rt.root);
-	return access(probe, F_OK) == 0;
-}
-
-static bool run_script(const char *script_args, const char *log)
-{
-	char cmd[1500];
-	snprintf(cmd, sizeof(cmd), "cd '%s' && %s >'%s' 2>&1", rt.root, script_args, log);
-	int rc = system(cmd);
-	if (rc == 0)
-		return true;
-	char last[300] = "";
-	FILE *f = fopen(log, "r");
-	if (f != NULL) {
-		char line[300];
-		while (fgets(line, sizeof(line), f) != NULL)
-			if (line[0] != '\n')
-				snprintf(last, sizeof(last), "%s", line);
-		fclose(f);
-	}
-	last[strcspn(last, "\n")] = '\0';
-	rt_unavailable("%s failed (status %d): %s", script_args,
-	               WIFEXITED(rc) ? WEXITSTATUS(rc) : rc, last);
-	return false;
-}
-
-static void env_value(const char *line, const char *key, char *out, size_t size)
-{
-	if (strncmp(line, "export ", 7) == 0)
-		line += 7;
-	size_t n = strlen(key);
-	if (strncmp(line, key, n) != 0 || line[n] != '=')
-		return;
-	snprintf(out, size, "%s", line + n + 1);
-	out[strcspn(out, "\r\n")] = '\0';
-	size_t l = strlen(out);
-	if (l >= 2 && (out[0] == '"' || out[0] == '\'') && out[l - 1] == out[0]) {
-		memmove(out, out + 1, l - 2);
-		out[l - 2] = '\0';
-	}
-}
+} pod;
 
 static bool call_ok(enum cri_method m, const void *req, uint64_t timeout_ms, struct cri_reply *r)
 {
@@ -1332,37 +1259,6 @@ static bool call_ok(enum cri_method m, const void *req, uint64_t timeout_ms, str
 		rt_unavailable("%s: %s: %s", cri_method_name(m),
 		               cri_grpc_status_name(r->grpc_status), r->message);
 	return r->grpc_status == CRI_GRPC_OK;
-}
-
-static void remove_sandboxes_labelled(void)
-{
-	Runtime__V1__PodSandboxFilter__LabelSelectorEntry sel =
-	        RUNTIME__V1__POD_SANDBOX_FILTER__LABEL_SELECTOR_ENTRY__INIT;
-	sel.key = TEST_LABEL_KEY;
-	sel.value = TEST_LABEL_VALUE;
-	Runtime__V1__PodSandboxFilter__LabelSelectorEntry *sels[] = {&sel};
-	Runtime__V1__PodSandboxFilter filter = RUNTIME__V1__POD_SANDBOX_FILTER__INIT;
-	filter.n_label_selector = 1;
-	filter.label_selector = sels;
-	Runtime__V1__ListPodSandboxRequest req = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
-	req.filter = &filter;
-	struct cri_reply r;
-	cri_call_sync(rt.client, CRI_LIST_POD_SANDBOX, &req.base, 5000, &r);
-	const Runtime__V1__ListPodSandboxResponse *list = (const void *)r.response;
-	for (size_t i = 0; list != NULL && i < list->n_items; i++) {
-		struct cri_reply r2;
-		Runtime__V1__StopPodSandboxRequest stop =
-		        RUNTIME__V1__STOP_POD_SANDBOX_REQUEST__INIT;
-		stop.pod_sandbox_id = list->items[i]->id;
-		cri_call_sync(rt.client, CRI_STOP_POD_SANDBOX, &stop.base, 30000, &r2);
-		cri_reply_clear(&r2);
-		Runtime__V1__RemovePodSandboxRequest rm =
-		        RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
-		rm.pod_sandbox_id = list->items[i]->id;
-		cri_call_sync(rt.client, CRI_REMOVE_POD_SANDBOX, &rm.base, 30000, &r2);
-		cri_reply_clear(&r2);
-	}
-	cri_reply_clear(&r);
 }
 
 /* A host-network pod with one busybox container running /bin/sleep 3600. */
@@ -1410,7 +1306,7 @@ static bool pod_up(void)
 	run.config = &config;
 	ok = call_ok(CRI_RUN_POD_SANDBOX, &run.base, 60000, &r) && r.response != NULL;
 	if (ok)
-		snprintf(rt.sandbox, sizeof(rt.sandbox), "%s",
+		snprintf(pod.sandbox, sizeof(pod.sandbox), "%s",
 		         ((Runtime__V1__RunPodSandboxResponse *)r.response)->pod_sandbox_id);
 	cri_reply_clear(&r);
 	if (!ok)
@@ -1442,7 +1338,7 @@ static bool pod_up(void)
 	cc.log_path = "app/0.log";
 	cc.linux = &clinux;
 	Runtime__V1__CreateContainerRequest create = RUNTIME__V1__CREATE_CONTAINER_REQUEST__INIT;
-	create.pod_sandbox_id = rt.sandbox;
+	create.pod_sandbox_id = pod.sandbox;
 	create.config = &cc;
 	create.sandbox_config = &config;
 	/* Other suites share the runtime and may remove the image they pulled between
@@ -1458,13 +1354,13 @@ static bool pod_up(void)
 		cri_reply_clear(&r);
 	}
 	if (ok)
-		snprintf(rt.container, sizeof(rt.container), "%s",
+		snprintf(pod.container, sizeof(pod.container), "%s",
 		         ((Runtime__V1__CreateContainerResponse *)r.response)->container_id);
 	cri_reply_clear(&r);
 	if (!ok)
 		return false;
 	Runtime__V1__StartContainerRequest start = RUNTIME__V1__START_CONTAINER_REQUEST__INIT;
-	start.container_id = rt.container;
+	start.container_id = pod.container;
 	ok = call_ok(CRI_START_CONTAINER, &start.base, 60000, &r);
 	cri_reply_clear(&r);
 	return ok;
@@ -1474,105 +1370,42 @@ static void pod_down(void)
 {
 	if (rt.client == NULL)
 		return;
-	remove_sandboxes_labelled(); /* stopping the sandbox kills the container */
-	if (rt.container[0] != '\0') {
+	/* stopping the sandbox kills the container */
+	rt_remove_sandboxes_labelled(TEST_LABEL_KEY, TEST_LABEL_VALUE, NULL);
+	if (pod.container[0] != '\0') {
 		struct cri_reply r;
 		Runtime__V1__RemoveContainerRequest rm =
 		        RUNTIME__V1__REMOVE_CONTAINER_REQUEST__INIT;
-		rm.container_id = rt.container;
+		rm.container_id = pod.container;
 		cri_call_sync(rt.client, CRI_REMOVE_CONTAINER, &rm.base, 30000, &r);
 		cri_reply_clear(&r);
 	}
-	rt.sandbox[0] = rt.container[0] = '\0';
+	pod.sandbox[0] = pod.container[0] = '\0';
 }
 
 static void rt_cleanup(void)
 {
 	pod_down();
-	cri_client_free(rt.client);
-	rt.client = NULL;
-	if (rt.multi != NULL)
-		curl_multi_cleanup(rt.multi);
-	rt.multi = NULL;
-	if (rt.lock_fd >= 0)
-		close(rt.lock_fd);
-	rt.lock_fd = -1;
+	rt_close();
+}
+
+/* Held shared while we use the runtime, so that no one stops it under us (a minute at
+ * most); a client; this suite's sandboxes of a run that died removed; the pod up. */
+static void rt_setup(void)
+{
+	rt_lock_shared(60000);
+	if (!rt_connect(false))
+		return;
+	rt_remove_sandboxes_labelled(TEST_LABEL_KEY, TEST_LABEL_VALUE, NULL);
+	if (pod_up())
+		atexit(rt_cleanup);
 }
 
 /* The runtime and a running container, set up by the first test that needs them. */
 static bool runtime_up(void)
 {
-	if (rt.tried) {
-		if (!rt.ok)
-			printf("fail %s/%s: runtime not available: %s\n", SUITE, test_name, rt.why);
-		test_failed |= !rt.ok;
-		return rt.ok;
-	}
-	rt.tried = true;
-	rt.ok = true;
 	curl_ready();
-	char lock[600] = "";
-	const char *env_ep = getenv("LEDGERLET_CRI_ENDPOINT");
-	if (env_ep != NULL && env_ep[0] != '\0') {
-		snprintf(rt.endpoint, sizeof(rt.endpoint), "%s", env_ep);
-		const char *b = getenv("LEDGERLET_IMAGE_BUSYBOX");
-		snprintf(rt.busybox, sizeof(rt.busybox), "%s", b ? b : "127.0.0.1:5000/busybox:1");
-		const char *l = getenv("LEDGERLET_RUNTIME_TEST_LOCK");
-		snprintf(lock, sizeof(lock), "%s", l ? l : "");
-	} else if (!find_root()) {
-		rt_unavailable("scripts/runtime.sh not found (run from the repository)");
-	} else {
-		char log[700];
-		snprintf(log, sizeof(log), "%s/runtime-start.log", test_tmpdir());
-		if (run_script("scripts/runtime.sh start", log)) {
-			snprintf(log, sizeof(log), "%s/images.log", test_tmpdir());
-			run_script("scripts/images.sh", log);
-		}
-		if (rt.ok) {
-			char cmd[700];
-			snprintf(cmd, sizeof(cmd), "cd '%s' && scripts/runtime.sh env", rt.root);
-			FILE *f = popen(cmd, "r");
-			char line[512];
-			strcpy(rt.busybox, "127.0.0.1:5000/busybox:1");
-			while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-				env_value(line, "LEDGERLET_CRI_ENDPOINT", rt.endpoint,
-				          sizeof(rt.endpoint));
-				env_value(line, "LEDGERLET_IMAGE_BUSYBOX", rt.busybox,
-				          sizeof(rt.busybox));
-				env_value(line, "LEDGERLET_RUNTIME_TEST_LOCK", lock, sizeof(lock));
-			}
-			if (f != NULL)
-				pclose(f);
-			if (rt.endpoint[0] == '\0')
-				rt_unavailable(
-				        "scripts/runtime.sh env names no LEDGERLET_CRI_ENDPOINT");
-		}
-	}
-	/* Held shared while we use the runtime, so that no one stops it under us. */
-	if (rt.ok && lock[0] != '\0') {
-		rt.lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		uint64_t end = mono_ms() + 60000;
-		while (rt.lock_fd >= 0 && flock(rt.lock_fd, LOCK_SH | LOCK_NB) != 0 &&
-		       mono_ms() < end)
-			usleep(100000);
-	}
-	if (rt.ok) {
-		rt.multi = curl_multi_init();
-		int rc = cri_client_new(&rt.client, rt.endpoint, rt.multi);
-		if (rc != 0)
-			rt_unavailable("%s: %s", rt.endpoint, cri_strerror(rc));
-		else {
-			remove_sandboxes_labelled();
-			if (pod_up())
-				atexit(rt_cleanup);
-		}
-	}
-	if (!rt.ok) {
-		printf("fail %s/%s: runtime not available: %s\n", SUITE, test_name, rt.why);
-		test_failed = 1;
-		return false;
-	}
-	return true;
+	return rt_up(rt_setup);
 }
 
 #define EXEC_PROBE(cmd_json)                                                                       \
@@ -1586,7 +1419,7 @@ TEST(runtime_exec_probes_through_execsync)
 	struct env e;
 	if (!env_init(&e, rt.endpoint))
 		return;
-	CHECK_EQ_INT(probe_start(&e, "exec-true", EXEC_PROBE("[\"/bin/true\"]"), rt.container), 0);
+	CHECK_EQ_INT(probe_start(&e, "exec-true", EXEC_PROBE("[\"/bin/true\"]"), pod.container), 0);
 	REQUIRE(turn_until_events(&e, 2, 10000));
 	const struct rec_ev *p = last_probe(&e);
 	REQUIRE(p != NULL);
@@ -1595,7 +1428,7 @@ TEST(runtime_exec_probes_through_execsync)
 
 	CHECK_EQ_INT(probe_start(&e, "exec-false",
 	                         EXEC_PROBE("[\"/bin/sh\",\"-c\",\"echo not well; exit 3\"]"),
-	                         rt.container),
+	                         pod.container),
 	             0);
 	REQUIRE(turn_until_events(&e, 5, 10000)); /* stop's effect, start's, the result */
 	p = last_probe(&e);
@@ -1606,7 +1439,7 @@ TEST(runtime_exec_probes_through_execsync)
 
 	uint64_t t0 = mono_ms();
 	CHECK_EQ_INT(
-	        probe_start(&e, "exec-slow", EXEC_PROBE("[\"/bin/sleep\",\"5\"]"), rt.container),
+	        probe_start(&e, "exec-slow", EXEC_PROBE("[\"/bin/sleep\",\"5\"]"), pod.container),
 	        0);
 	REQUIRE(turn_until_events(&e, 8, 10000));
 	uint64_t took = mono_ms() - t0;
@@ -1641,12 +1474,12 @@ TEST(runtime_exec_hooks_and_a_stop_during_execsync)
 	snprintf(body, sizeof(body),
 	         "{\"hook\":\"postStart\",\"container_id\":\"%s\",\"pod_ip\":\"\",\"spec\":"
 	         "{\"exec\":{\"command\":[\"/bin/sh\",\"-c\",\"echo hi > /tmp/hooked\"]}}}",
-	         rt.container);
+	         pod.container);
 	CHECK_EQ_INT(dispatch(&e, FSM_CMD_HOOK_RUN, "hook-exec-ok", 0, body), 0);
 	snprintf(body, sizeof(body),
 	         "{\"hook\":\"preStop\",\"container_id\":\"%s\",\"pod_ip\":\"\",\"spec\":"
 	         "{\"exec\":{\"command\":[\"/bin/sh\",\"-c\",\"echo no; exit 2\"]}}}",
-	         rt.container);
+	         pod.container);
 	CHECK_EQ_INT(dispatch(&e, FSM_CMD_HOOK_RUN, "hook-exec-fail", 5, body), 0);
 	REQUIRE(turn_until_events(&e, 2, 10000));
 	const struct rec_ev *ok = find_effect(&e, "hook-exec-ok");
@@ -1663,7 +1496,7 @@ TEST(runtime_exec_hooks_and_a_stop_during_execsync)
 
 	/* A probe stopped while its ExecSync runs: the call's end is dropped. */
 	CHECK_EQ_INT(
-	        probe_start(&e, "exec-orphan", EXEC_PROBE("[\"/bin/sleep\",\"1\"]"), rt.container),
+	        probe_start(&e, "exec-orphan", EXEC_PROBE("[\"/bin/sleep\",\"1\"]"), pod.container),
 	        0);
 	turn_ms(&e, 200);
 	struct fx_probe_stats st;
@@ -1679,9 +1512,9 @@ TEST(runtime_exec_hooks_and_a_stop_during_execsync)
 	CHECK_EQ_INT(st.dropped, 1);
 	CHECK_EQ_INT(e.rec.probes, 0);
 	/* And one left in flight when everything is freed (the client goes first). */
-	CHECK_EQ_INT(
-	        probe_start(&e, "exec-at-free", EXEC_PROBE("[\"/bin/sleep\",\"1\"]"), rt.container),
-	        0);
+	CHECK_EQ_INT(probe_start(&e, "exec-at-free", EXEC_PROBE("[\"/bin/sleep\",\"1\"]"),
+	                         pod.container),
+	             0);
 	turn_ms(&e, 100);
 	env_free(&e);
 }
