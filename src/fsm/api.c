@@ -600,6 +600,10 @@ static bool on_mirror(struct fold *f, enum fsm_watch_type type, json_object *o)
 
 bool api_pod_object(struct fold *f, enum fsm_watch_type type, const char *json, size_t len)
 {
+	/* Most pods are not mirror pods: only one naming the annotation is
+	 * parsed here (the pod decoder parses the rest). */
+	if (memmem(json, len, mirror_annotation, strlen(mirror_annotation)) == NULL)
+		return false;
 	json_object *o = parse(json, len);
 	bool mirror = o != NULL && on_mirror(f, type, o);
 	json_object_put(o);
