@@ -168,6 +168,7 @@ struct op {
 	/* create: the container's JSON (a reference) for its environment, the read of
 	 * its ConfigMaps and Secrets in flight, and what a fieldRef reads */
 	struct json_object *env_spec;
+	struct json_object *pod_meta; /* the body's "pod_meta", or NULL */
 	struct fx_env_fetch *fetch;
 	struct fx_env_facts facts;
 	char *pod_ip;
@@ -1088,6 +1089,76 @@ static int env_from_one(struct env_build *b, const struct fx_env_facts *f,
 	return 0;
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * metadata.labels / metadata.annotations of a fieldRef (fieldpath's
+ * ExtractFieldPathAsString): ['key'] is that value ("" when absent), the
+ * whole map is its lines key="value" in key order (FormatMap). rest is what
+ * follows the map's name.
+ */
+static int map_field(struct json_object *m, const char *env, const char *path, const char *rest,
+                     char **out, char *err, size_t err_len)
+{
+	size_t rl = strlen(rest);
+	if (rl > 0 && (rl < 5 || strncmp(rest, "['", 2) != 0 || strcmp(rest + rl - 2, "']") != 0)) {
+		snprintf(err, err_len, "unsupported fieldPath: %s", path);
+		return -1;
+	}
+	if (m == NULL) {
+		snprintf(err, err_len,
+		         "env %s: fieldRef %s cannot be resolved: the create command does not carry "
+		         "it",
+		         env, path);
+		return -1;
+	}
+	if (rl > 0) {
+		char key[256];
+		snprintf(key, sizeof(key), "%.*s", (int)(rl - 4), rest + 2);
+		*out = strdup(nz(jstr(m, key)));
+	} else {
+		/* Sorted keys, one line each. */
+		size_t n = (size_t)json_object_object_length(m), k = 0;
+		const char **keys = calloc(n ? n : 1, sizeof(*keys));
+		if (keys == NULL)
+			goto enomem;
+		json_object_object_foreach(m, key, val)
+		{
+			(void)val;
+			keys[k++] = key;
+		}
+		qsort(keys, k, sizeof(*keys), cmp_cstr);
+		size_t len = 1;
+		for (size_t i = 0; i < k; i++)
+			len += strlen(keys[i]) + 2 * strlen(nz(jstr(m, keys[i]))) + 5;
+		char *s = malloc(len), *w = s;
+		if (s == NULL) {
+			free(keys);
+			goto enomem;
+		}
+		for (size_t i = 0; i < k; i++) {
+			w += sprintf(w, "%s%s=\"", i ? "\n" : "", keys[i]);
+			for (const char *c = nz(jstr(m, keys[i])); *c != '\0'; c++) {
+				if (*c == '"' || *c == '\\')
+					*w++ = '\\';
+				*w++ = *c;
+			}
+			*w++ = '"';
+		}
+		*w = '\0';
+		free(keys);
+		*out = s;
+	}
+	if (*out != NULL)
+		return 0;
+enomem:
+	snprintf(err, err_len, "out of memory");
+	return -1;
+}
+
 /* podFieldSelectorRuntimeValue, for the paths the executor knows. */
 static int field_value(const struct fx_env_facts *f, const char *env, const char *path, char **out,
                        char *err, size_t err_len)
@@ -1112,13 +1183,13 @@ static int field_value(const struct fx_env_facts *f, const char *env, const char
 	} else if (strcmp(path, "status.podIPs") == 0) {
 		v = nz(f->pod_ips);
 	} else if (strncmp(path, "metadata.labels", 15) == 0 ||
-	           strncmp(path, "metadata.annotations", 20) == 0 ||
-	           strcmp(path, "spec.serviceAccountName") == 0) {
-		snprintf(err, err_len,
-		         "env %s: fieldRef %s cannot be resolved: the create command does not "
-		         "carry it",
-		         env, path);
-		return -1;
+	           strncmp(path, "metadata.annotations", 20) == 0) {
+		bool labels = path[9] == 'l';
+		return map_field(labels ? f->labels : f->annotations, env, path,
+		                 path + (labels ? 15 : 20), out, err, err_len);
+	} else if (strcmp(path, "spec.serviceAccountName") == 0) {
+		v = f->service_account;
+		missing = "the pod's service account";
 	} else {
 		snprintf(err, err_len, "unsupported fieldPath: %s", path);
 		return -1;
@@ -1795,6 +1866,7 @@ static void op_free(struct op *op)
 	ctr_spec_free(op->ctr);
 	fx_env_fetch_cancel(op->fetch);
 	json_object_put(op->env_spec);
+	json_object_put(op->pod_meta);
 	free(op->pod_ip);
 	free(op->pod_ips);
 	strv_free(op->argv, op->argc);
@@ -2782,6 +2854,9 @@ static void env_begin(struct op *op)
 	        .host_ip = x->host_ip,
 	        .pod_ip = op->pod_ip,
 	        .pod_ips = op->pod_ips,
+	        .labels = jobj(op->pod_meta, "labels"),
+	        .annotations = jobj(op->pod_meta, "annotations"),
+	        .service_account = jstr(op->pod_meta, "serviceAccountName"),
 	};
 	int rc = -ENODATA;
 	if (x->api != NULL)
@@ -3565,6 +3640,7 @@ static enum prep prepare(struct op *op, const struct fsm_command *c, struct json
 			return PREP_FAIL;
 		}
 		op->env_spec = json_object_get(jmember(body, "container"));
+		op->pod_meta = json_object_get(jobj(body, "pod_meta"));
 		op->sandbox_id = strdup(sb);
 		op->sb_attempt = (uint32_t)jint(body, "sandbox_attempt", 0);
 		op->image = strdup(nz(jstr(body, "image_ref")));

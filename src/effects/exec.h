@@ -229,6 +229,12 @@ struct fx_env_facts {
 	const char *host_ip;
 	const char *pod_ip;  /* status.podIP */
 	const char *pod_ips; /* status.podIPs: the IPs joined by ',' */
+	/* The create body's "pod_meta" (the fold sends it with a container
+	 * that has fieldRefs): metadata.labels, metadata.annotations (objects
+	 * of strings) and spec.serviceAccountName. NULL: not carried. */
+	struct json_object *labels;
+	struct json_object *annotations;
+	const char *service_account;
 };
 
 /* A ConfigMap or Secret as read. */

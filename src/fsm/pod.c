@@ -14,6 +14,7 @@
  * "<verb>/<pod uid>/<sandbox attempt>" for sandboxes, "status/<uid>/<n>".
  */
 #include <assert.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,34 @@ static bool should_restart(const struct fsm_pod *p, size_t i);
 
 /* ---- container transitions ---- */
 
+/* ,"pod_meta":{labels, annotations, serviceAccountName} of the pod: what a
+ * container's downward-API fieldRefs may read beyond the pod's name. */
+static void put_pod_meta(struct fsm_buf *b, const struct fsm_pod *p)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *o = tok ? json_tokener_parse_ex(tok, p->spec.json, (int)p->spec.json_len) : NULL;
+	json_tokener_free(tok);
+	json_object *meta = NULL, *spec = NULL, *v;
+	json_object_object_get_ex(o, "metadata", &meta);
+	json_object_object_get_ex(o, "spec", &spec);
+	fsm_buf_puts(b, ",\"pod_meta\":{\"labels\":");
+	fsm_buf_puts(b, json_object_object_get_ex(meta, "labels", &v) && json_object_is_type(v, json_type_object)
+				? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)
+				: "{}");
+	fsm_buf_puts(b, ",\"annotations\":");
+	fsm_buf_puts(b, json_object_object_get_ex(meta, "annotations", &v) &&
+				json_object_is_type(v, json_type_object)
+				? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)
+				: "{}");
+	fsm_buf_puts(b, ",\"serviceAccountName\":");
+	fsm_buf_json_str(b, json_object_object_get_ex(spec, "serviceAccountName", &v) &&
+				    json_object_is_type(v, json_type_string)
+				? json_object_get_string(v)
+				: "");
+	fsm_buf_putc(b, '}');
+	json_object_put(o);
+}
+
 static void ctr_create(struct fold *f, struct fsm_pod *p, size_t i)
 {
 	struct fsm_ctr *c = &p->ctrs[i];
@@ -230,6 +259,8 @@ static void ctr_create(struct fold *f, struct fsm_pod *p, size_t i)
 	fsm_buf_json_str(&b, c->image_ref);
 	fsm_buf_puts(&b, ",\"container\":");
 	fsm_buf_append(&b, cs->json, cs->json_len);
+	if (memmem(cs->json, cs->json_len, "fieldRef", 8) != NULL)
+		put_pod_meta(&b, p);
 	fsm_buf_putc(&b, '}');
 	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);

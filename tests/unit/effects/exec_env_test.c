@@ -357,7 +357,8 @@ TEST(field_refs_of_the_pod_node_and_sandbox)
 	        {"metadata.annotations", "env X: fieldRef metadata.annotations cannot be "
 	                                 "resolved: the create command does not carry it"},
 	        {"spec.serviceAccountName", "env X: fieldRef spec.serviceAccountName cannot be "
-	                                    "resolved: the create command does not carry it"},
+	                                    "resolved: the pod's service account is not known"},
+	        {"metadata.labelsx", "unsupported fieldPath: metadata.labelsx"},
 	        {"spec.hostname", "unsupported fieldPath: spec.hostname"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -391,6 +392,32 @@ TEST(field_refs_of_the_pod_node_and_sandbox)
 	             "env N: fieldRef spec.nodeName cannot be resolved: the node's name is not "
 	             "known");
 	json_object_put(c);
+}
+
+/* What the fold's "pod_meta" carries: labels and annotations, by key or whole
+ * (FormatMap: key="value" lines in key order), and the service account. */
+TEST(field_refs_of_labels_annotations_and_service_account)
+{
+	struct fx_env e;
+	char err[512];
+	struct fx_env_facts f = FACTS;
+	struct json_object *meta = J("{\"labels\":{\"tier\":\"web\",\"app\":\"a \\\"b\\\"\"},"
+	                             "\"annotations\":{\"k\":\"v\"},\"serviceAccountName\":\"robot\"}");
+	json_object_object_get_ex(meta, "labels", &f.labels);
+	json_object_object_get_ex(meta, "annotations", &f.annotations);
+	f.service_account = "robot";
+	struct json_object *c = J(
+	        "{\"env\":["
+	        "{\"name\":\"APP\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.labels['tier']\"}}},"
+	        "{\"name\":\"NONE\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.labels['x']\"}}},"
+	        "{\"name\":\"ALL\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.labels\"}}},"
+	        "{\"name\":\"K\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.annotations['k']\"}}},"
+	        "{\"name\":\"SA\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"spec.serviceAccountName\"}}}]}");
+	REQUIRE(fx_env_resolve(c, &f, NULL, 0, false, &e, err, sizeof(err)) == 0);
+	CHECK_EQ_STR(joined(&e), "APP=web NONE= ALL=app=\"a \\\"b\\\"\"\ntier=\"web\" K=v SA=robot");
+	fx_env_free(&e);
+	json_object_put(c);
+	json_object_put(meta);
 }
 
 TEST(bounds_on_values_and_count)
@@ -822,7 +849,7 @@ TEST_MAIN(SUITE, T(plain_env_is_kept_in_order),
           T(optional_refs_skip_missing_objects_and_keys_without_undefining),
           T(read_errors_fail_even_an_optional_ref), T(no_api_names_the_object_it_cannot_read),
           T(values_expand_references_to_what_is_defined_before),
-          T(field_refs_of_the_pod_node_and_sandbox), T(bounds_on_values_and_count),
+          T(field_refs_of_the_pod_node_and_sandbox), T(field_refs_of_labels_annotations_and_service_account), T(bounds_on_values_and_count),
           T(configmaps_and_secrets_are_read_through_the_api),
           T(standalone_create_with_a_ref_fails_as_a_config_error),
           T(end_to_end_a_container_sees_its_configmap_secret_and_fields))
