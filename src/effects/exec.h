@@ -49,9 +49,10 @@
  *   status.podIP, status.podIPs                       the sandbox's IPs (its
  *                                                     PodSandboxStatus); cfg.host_ip
  *                                                     for a host-network pod
- * metadata.labels, metadata.annotations (whole or ['k']) and spec.serviceAccountName
- * are not in the create command's body, and resourceFieldRef is not done: each
- * fails the create. The ConfigMaps and Secrets referred to are read (one GET each,
+ *   metadata.labels, metadata.annotations            the body's "pod_meta" (the fold
+ *     (['k'], or whole: key="value" lines in          sends it with a container that
+ *     key order), spec.serviceAccountName             has fieldRefs); none: fails
+ * resourceFieldRef is not done: it fails the create. The ConfigMaps and Secrets referred to are read (one GET each,
  * through cfg.api, after the sandbox's status and before CreateContainer) on every
  * create that needs them. A failure ends the command failed, class permanent, with
  * the error FX_ENV_ERROR_PREFIX followed by the kubelet's message (`configmap "cfg"
