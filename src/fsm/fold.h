@@ -31,6 +31,8 @@ const char *fold_str(struct fold *f, const char *s, size_t n);
 struct fsm_buf;
 /* b as c's body (c NULL or b empty: nothing). */
 void fold_body(struct fold *f, struct fsm_command *c, const struct fsm_buf *b);
+/* {"id": id} as c's body: the runtime object a stop or remove acts on. */
+void fold_id_body(struct fold *f, struct fsm_command *c, const char *id);
 
 /* Timers are data (DESIGN.md contract 3). Keys are "<what>/<uid>[/<name>]". */
 void fold_timer_set(struct fold *f, const char *pod_uid, const char *key, uint64_t due_ms);

@@ -126,6 +126,18 @@ void fold_body(struct fold *f, struct fsm_command *c, const struct fsm_buf *b)
 	c->body_len = b->len;
 }
 
+void fold_id_body(struct fold *f, struct fsm_command *c, const char *id)
+{
+	struct fsm_buf b = FSM_BUF_INIT;
+	fsm_buf_puts(&b, "{\"id\":");
+	fsm_buf_json_str(&b, id);
+	fsm_buf_putc(&b, '}');
+	if (b.ptr == NULL)
+		f->err = FSM_ENOMEM;
+	fold_body(f, c, &b);
+	fsm_buf_free(&b);
+}
+
 void fold_timer_set(struct fold *f, const char *pod_uid, const char *key, uint64_t due_ms)
 {
 	int rc = fsm_timer_add(f->s, key, pod_uid, due_ms);
@@ -1168,12 +1180,7 @@ static void on_sandbox(struct fold *f, const struct fsm_ev_cri_sandbox *e)
 						 "orphan-rmsb/%s/%s", e->pod_uid, e->id);
 		if (c != NULL) {
 			c->attempt = e->attempt;
-			struct fsm_buf b = FSM_BUF_INIT;
-			fsm_buf_puts(&b, "{\"id\":");
-			fsm_buf_json_str(&b, e->id);
-			fsm_buf_putc(&b, '}');
-			fold_body(f, c, &b);
-			fsm_buf_free(&b);
+			fold_id_body(f, c, e->id);
 		}
 		return;
 	}
@@ -1202,12 +1209,7 @@ static void on_container(struct fold *f, const struct fsm_ev_cri_container *e)
 		if (c != NULL) {
 			c->container = fold_str(f, e->name, strlen(e->name));
 			c->attempt = e->attempt;
-			struct fsm_buf b = FSM_BUF_INIT;
-			fsm_buf_puts(&b, "{\"id\":");
-			fsm_buf_json_str(&b, e->id);
-			fsm_buf_putc(&b, '}');
-			fold_body(f, c, &b);
-			fsm_buf_free(&b);
+			fold_id_body(f, c, e->id);
 		}
 		return;
 	}

@@ -375,12 +375,7 @@ static void ctr_created(struct fold *f, struct fsm_pod *p, size_t i)
 				 p->spec.uid, cspec(p, i)->name, c->last_term.id);
 		if (cmd != NULL) {
 			cmd->container = fold_str(f, cspec(p, i)->name, strlen(cspec(p, i)->name));
-			struct fsm_buf b = FSM_BUF_INIT;
-			fsm_buf_puts(&b, "{\"id\":");
-			fsm_buf_json_str(&b, c->last_term.id);
-			fsm_buf_putc(&b, '}');
-			fold_body(f, cmd, &b);
-			fsm_buf_free(&b);
+			fold_id_body(f, cmd, c->last_term.id);
 		}
 	}
 	c->last_term = c->term;
@@ -541,12 +536,7 @@ static void ctr_emit_kill(struct fold *f, struct fsm_pod *p, size_t i)
 	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_CRI_STOP_CONTAINER, "stop", c->attempt);
 	if (cmd != NULL) {
 		cmd->timeout_s = (uint32_t)grace;
-		struct fsm_buf b = FSM_BUF_INIT;
-		fsm_buf_puts(&b, "{\"id\":");
-		fsm_buf_json_str(&b, c->id);
-		fsm_buf_putc(&b, '}');
-		fold_body(f, cmd, &b);
-		fsm_buf_free(&b);
+		fold_id_body(f, cmd, c->id);
 	}
 }
 
@@ -588,12 +578,7 @@ static void ctr_emit_start(struct fold *f, struct fsm_pod *p, size_t i)
 	struct fsm_ctr *c = &p->ctrs[i];
 	struct fsm_command *cmd =
 		ctr_cmd(f, p, i, FSM_CMD_CRI_START_CONTAINER, "start", c->attempt);
-	struct fsm_buf b = FSM_BUF_INIT;
-	fsm_buf_puts(&b, "{\"id\":");
-	fsm_buf_json_str(&b, c->id);
-	fsm_buf_putc(&b, '}');
-	fold_body(f, cmd, &b);
-	fsm_buf_free(&b);
+	fold_id_body(f, cmd, c->id);
 }
 
 /* ---- back-off (the kubelet's flowcontrol.Backoff, one entry per container) ---- */
@@ -754,12 +739,7 @@ static void sb_stop(struct fold *f, struct fsm_pod *p)
 					   p->spec.uid, p->sb_attempt);
 	if (cmd != NULL) {
 		cmd->attempt = p->sb_attempt;
-		struct fsm_buf b = FSM_BUF_INIT;
-		fsm_buf_puts(&b, "{\"id\":");
-		fsm_buf_json_str(&b, p->sb_id);
-		fsm_buf_putc(&b, '}');
-		fold_body(f, cmd, &b);
-		fsm_buf_free(&b);
+		fold_id_body(f, cmd, p->sb_id);
 	}
 }
 
@@ -854,12 +834,7 @@ static void stale_emit(struct fold *f, struct fsm_pod *p, struct fsm_stale *o)
 			cmd->timeout_s = (uint32_t)(grace < GRACE_S_MIN ? GRACE_S_MIN : grace);
 		}
 	}
-	struct fsm_buf b = FSM_BUF_INIT;
-	fsm_buf_puts(&b, "{\"id\":");
-	fsm_buf_json_str(&b, o->id);
-	fsm_buf_putc(&b, '}');
-	fold_body(f, cmd, &b);
-	fsm_buf_free(&b);
+	fold_id_body(f, cmd, o->id);
 }
 
 /* Issues what the stale objects wait for: containers first; a sandbox once no
@@ -918,12 +893,7 @@ static void pod_remove_current_sandbox(struct fold *f, struct fsm_pod *p)
 					   p->spec.uid, p->sb_attempt);
 	if (cmd != NULL) {
 		cmd->attempt = p->sb_attempt;
-		struct fsm_buf b = FSM_BUF_INIT;
-		fsm_buf_puts(&b, "{\"id\":");
-		fsm_buf_json_str(&b, p->sb_id);
-		fsm_buf_putc(&b, '}');
-		fold_body(f, cmd, &b);
-		fsm_buf_free(&b);
+		fold_id_body(f, cmd, p->sb_id);
 	}
 }
 
@@ -955,12 +925,7 @@ static void pod_remove_runtime(struct fold *f, struct fsm_pod *p)
 		struct fsm_command *cmd =
 			ctr_cmd(f, p, i, FSM_CMD_CRI_REMOVE_CONTAINER, "remove", c->attempt);
 		if (cmd != NULL) {
-			struct fsm_buf b = FSM_BUF_INIT;
-			fsm_buf_puts(&b, "{\"id\":");
-			fsm_buf_json_str(&b, c->id);
-			fsm_buf_putc(&b, '}');
-			fold_body(f, cmd, &b);
-			fsm_buf_free(&b);
+			fold_id_body(f, cmd, c->id);
 		}
 	}
 	if (!p->sb_ever_created)
@@ -1078,12 +1043,7 @@ static void ctr_restop(struct fold *f, struct fsm_pod *p, size_t i)
 	struct fsm_command *cmd = ctr_cmd(f, p, i, FSM_CMD_CRI_STOP_CONTAINER, "restop", c->attempt);
 	if (cmd != NULL) {
 		cmd->timeout_s = (uint32_t)grace;
-		struct fsm_buf b = FSM_BUF_INIT;
-		fsm_buf_puts(&b, "{\"id\":");
-		fsm_buf_json_str(&b, c->id);
-		fsm_buf_putc(&b, '}');
-		fold_body(f, cmd, &b);
-		fsm_buf_free(&b);
+		fold_id_body(f, cmd, c->id);
 	}
 }
 
@@ -1689,12 +1649,7 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 					struct fsm_command *rm = ctr_cmd(f, p, (size_t)i,
 									 FSM_CMD_CRI_REMOVE_CONTAINER,
 									 "remove", a);
-					struct fsm_buf rb = FSM_BUF_INIT;
-					fsm_buf_puts(&rb, "{\"id\":");
-					fsm_buf_json_str(&rb, c->id);
-					fsm_buf_putc(&rb, '}');
-					fold_body(f, rm, &rb);
-					fsm_buf_free(&rb);
+					fold_id_body(f, rm, c->id);
 					/* Gone from the runtime: nothing of it to report, and
 					 * pod_remove_runtime must not remove it again. */
 					c->id[0] = '\0';
