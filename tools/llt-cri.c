@@ -333,25 +333,6 @@ static int cmd_pull(struct tool *t, const char *image)
 
 /* ---- the filesystem: the pods' log directories, as the executor makes them -------- */
 
-/* mkdir -p; 0 or a negative errno. */
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* A name that may be a path component of the log directory (the executor's rule). */
 static bool path_safe(const char *s)
 {
@@ -708,7 +689,7 @@ static int pod_issue(struct pod *p)
 	case S_LIST_CTR:
 		return issue_list(p, (enum step)p->step);
 	case S_RUN: {
-		int rc = mkdir_p(p->log_dir, 0755);
+		int rc = fx_mkdir_p(p->log_dir, 0755);
 		if (rc != 0) {
 			fprintf(stderr, "llt-cri: pod %s: create log directory %s: %s\n", p->name,
 			        p->log_dir, strerror(-rc));
@@ -743,7 +724,7 @@ static int pod_issue(struct pod *p)
 		int rc = -ENAMETOOLONG;
 		int len = snprintf(dir, sizeof(dir), "%s/%s", p->log_dir, s->o->container);
 		if (len > 0 && (size_t)len < sizeof(dir))
-			rc = mkdir_p(dir, 0755);
+			rc = fx_mkdir_p(dir, 0755);
 		if (rc != 0) {
 			fprintf(stderr, "llt-cri: pod %s: create log directory %s: %s\n", p->name,
 			        dir, strerror(-rc));

@@ -2536,8 +2536,7 @@ static int op_issue(struct op *op)
 
 /* ---- the filesystem: log directories -------------------------------------------- */
 
-/* mkdir -p; 0 or a negative errno. */
-static int mkdir_p(const char *path, mode_t mode)
+int fx_mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
@@ -2698,7 +2697,7 @@ static void run_sandbox_result(struct op *op, const struct cri_result *r)
 		} else {
 			char dir[PATH_MAX];
 			pod_log_dir(x, &op->pod, dir, sizeof(dir));
-			int rc = mkdir_p(dir, 0755);
+			int rc = fx_mkdir_p(dir, 0755);
 			if (rc != 0) {
 				op_finish(op, false, FSM_ERR_PERMANENT, NULL,
 				          "create pod log directory %s: %s", dir, strerror(-rc));
@@ -2920,7 +2919,7 @@ static void create_result(struct op *op, const struct cri_result *r)
 		pod_log_dir(x, &op->pod, dir, sizeof(dir));
 		size_t n = strlen(dir);
 		snprintf(dir + n, sizeof(dir) - n, "/%s", op->ctr->name);
-		int rc = mkdir_p(dir, 0755);
+		int rc = fx_mkdir_p(dir, 0755);
 		if (rc != 0) {
 			op_finish(op, false, FSM_ERR_PERMANENT, NULL,
 			          "create container log directory %s: %s", dir, strerror(-rc));

@@ -103,6 +103,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "effects/cri.h"
 #include "effects/effects.h"
@@ -293,5 +294,9 @@ int fx_env_fetch_start(struct kapi *api, struct json_object *container,
                        struct fx_env_fetch **out);
 /* Cancels the fetch's requests; done will not run. The fetch is gone. */
 void fx_env_fetch_cancel(struct fx_env_fetch *f);
+
+/* mkdir -p (the pods' log directories; llt-cri makes them the same way): 0 or a
+ * negative errno. */
+int fx_mkdir_p(const char *path, mode_t mode);
 
 #endif
