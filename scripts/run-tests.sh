@@ -41,6 +41,11 @@ echo "== end to end"
 for t in tests/e2e/*_test.sh; do [ -e "$t" ] && run "$t" bash "$t"; done
 
 passed=$(grep -c '^pass ' "$log")
+# The failures again, last, so that a log's tail names them.
+if grep -q '^fail ' "$log"; then
+	echo "== failed"
+	grep '^fail ' "$log"
+fi
 failed=$(grep -c '^fail ' "$log")
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
