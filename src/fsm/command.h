@@ -43,8 +43,11 @@ enum fsm_cmd_kind {
 	FSM_CMD_API_NODE_STATUS = 22,
 	FSM_CMD_API_LEASE = 23,
 	FSM_CMD_API_EVENT = 24,
+	/* A pod's volumes (src/effects/volume.h). */
+	FSM_CMD_VOLUME_SETUP = 25,
+	FSM_CMD_VOLUME_TEARDOWN = 26,
 };
-#define FSM_CMD_KIND_COUNT 25
+#define FSM_CMD_KIND_COUNT 27
 
 struct fsm_command {
 	enum fsm_cmd_kind kind;

@@ -34,8 +34,9 @@ enum fsm_event_kind {
 	FSM_EV_POD_STATS = 11,
 	FSM_EV_CLOCK = 12,
 	FSM_EV_API_BACKOFF = 13,
+	FSM_EV_API_OBJECT = 14,
 };
-#define FSM_EV_KIND_COUNT 14
+#define FSM_EV_KIND_COUNT 15
 
 enum fsm_watch_type {
 	FSM_WATCH_NONE = 0,
@@ -145,6 +146,18 @@ struct fsm_ev_api_backoff {
 	const char *reason;
 };
 
+/* A ConfigMap or Secret that pods on the node use changed (io/objwatch): its
+ * version and a hash of its content, never the content (DESIGN.md contract 8).
+ * The fold sets up again the volumes of the pods that use it. */
+struct fsm_ev_api_object {
+	const char *object_kind; /* "ConfigMap", "Secret" */
+	const char *namespace_;
+	const char *name;
+	const char *resource_version;
+	bool exists;
+	const char *hash; /* 16 hex digits; "" when it does not exist */
+};
+
 struct fsm_ev_pod_stats {
 	const char *pod_uid;
 	int64_t memory_bytes;
@@ -177,6 +190,7 @@ struct fsm_event {
 		struct fsm_ev_node_pressure node_pressure;
 		struct fsm_ev_pod_stats pod_stats;
 		struct fsm_ev_api_backoff api_backoff;
+		struct fsm_ev_api_object api_object;
 	} u;
 };
 

@@ -456,6 +456,11 @@ enum {
 	EF_PIDS,
 	EF_RESOURCE,
 	EF_DELAY_MS,
+	EF_OBJECT_KIND,
+	EF_NAMESPACE,
+	EF_RESOURCE_VERSION,
+	EF_EXISTS,
+	EF_HASH,
 	EF_COUNT
 };
 
@@ -499,6 +504,11 @@ static const char *const event_field_names[EF_COUNT] = {
 	[EF_PIDS] = "pids",
 	[EF_RESOURCE] = "resource",
 	[EF_DELAY_MS] = "delay_ms",
+	[EF_OBJECT_KIND] = "object_kind",
+	[EF_NAMESPACE] = "namespace",
+	[EF_RESOURCE_VERSION] = "resource_version",
+	[EF_EXISTS] = "exists",
+	[EF_HASH] = "hash",
 };
 
 /* The top-level keys of a command line. */
@@ -660,6 +670,15 @@ static const struct field api_backoff_fields[] = {
 	{EF_REASON, V_STR, 0, EV(u.api_backoff.reason), 0},
 };
 
+static const struct field api_object_fields[] = {
+	{EF_OBJECT_KIND, V_STR, 0, EV(u.api_object.object_kind), 0},
+	{EF_NAMESPACE, V_STR, 0, EV(u.api_object.namespace_), 0},
+	{EF_NAME, V_STR, 0, EV(u.api_object.name), 0},
+	{EF_RESOURCE_VERSION, V_STR, 0, EV(u.api_object.resource_version), 0},
+	{EF_EXISTS, V_BOOL, 0, EV(u.api_object.exists), 0},
+	{EF_HASH, V_STR, 0, EV(u.api_object.hash), 0},
+};
+
 struct field_list {
 	const struct field *f;
 	size_t n;
@@ -681,6 +700,7 @@ static const struct field_list kind_fields[FSM_EV_KIND_COUNT] = {
 	[FSM_EV_NODE_PRESSURE] = FIELDS(node_pressure_fields),
 	[FSM_EV_POD_STATS] = FIELDS(pod_stats_fields),
 	[FSM_EV_API_BACKOFF] = FIELDS(api_backoff_fields),
+	[FSM_EV_API_OBJECT] = FIELDS(api_object_fields),
 };
 
 /* id and pod_uid: the writer puts `cmd` between them. */

@@ -51,6 +51,10 @@ void pod_on_container(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri
 void pod_on_sandbox(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri_sandbox *sb);
 void pod_on_probe(struct fold *f, struct fsm_pod *p, const struct fsm_ev_probe *pr);
 void pod_on_image(struct fold *f, struct fsm_pod *p, const char *image);
+struct fsm_buf;
+/* ,"pod_meta":{labels, annotations, serviceAccountName} of the pod: what the
+ * downward API may read beyond the pod's name. */
+void pod_put_meta(struct fsm_buf *b, const struct fsm_pod *p);
 
 /* node.c */
 bool node_image_present(const struct fsm_state *s, const char *image);

@@ -10,6 +10,7 @@
 #include "fsm/buf.h"
 #include "fsm/fold.h"
 #include "fsm/status.h"
+#include "fsm/volume.h"
 
 void fsm_state_init(struct fsm_state *s)
 {
@@ -34,6 +35,9 @@ void fsm_state_free(struct fsm_state *s)
 		free(s->timers[i].pod_uid);
 	}
 	free(s->timers);
+	for (size_t i = 0; i < s->nobjects; i++)
+		fsm_object_free(&s->objects[i]);
+	free(s->objects);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -20,7 +20,7 @@
 
 /* Bumped when the meaning of a snapshot's state changes; a snapshot of another
  * version is not loaded (the journal is folded from its start instead). */
-#define FSM_VERSION 3
+#define FSM_VERSION 4
 
 enum fsm_error {
 	FSM_OK = 0,
@@ -46,6 +46,8 @@ struct fsm_state {
 	struct fsm_timer *timers; /* armed timers, sorted by key */
 	size_t ntimers;
 	struct fsm_api_node node; /* the Node in the API (cfg.api) */
+	struct fsm_object *objects; /* sorted by (secret, namespace, name) */
+	size_t nobjects;
 };
 
 /* Commands one event may produce at most; more is FSM_EOVERFLOW (a bug). */

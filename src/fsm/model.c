@@ -14,7 +14,13 @@
  * (`spec.containers[0].resources.limits.memory: "12Qi" is not a quantity`).
  * The decoder reports the first error and frees what it built.
  *
- * Not decoded (yet): volumes and mounts, env, securityContext, ephemeral
+ * Volumes are decoded for what the fold needs (name, type, the ConfigMaps and
+ * Secrets they read, a projected token's lifetime) and checked as the API's
+ * validation checks them (one source each, unique names, mounts that name a
+ * volume, relative subPaths); the volume executor reads the rest from the raw
+ * JSON kept beside them.
+ *
+ * Not decoded (yet): env, securityContext, ephemeral
  * containers, pod-level resources (spec.resources, beta upstream) and anything
  * else the fold does not read; the raw JSON of each container carries them to
  * the executors.
@@ -743,6 +749,74 @@ static int decode_ports(struct dec *d, struct json_object *c, bool host_network,
 	return rc;
 }
 
+/* A path that stays below where it is joined: relative, no ".." element. */
+static int check_sub_path(struct dec *d, const char *key, const char *s)
+{
+	char q[QUOTE_BUF_BYTES];
+	if (s[0] == '/')
+		return fail_at(d, key, "%s must be a relative path", quote(q, s));
+	for (const char *p = s; *p != '\0';) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return fail_at(d, key, "%s must not contain '..'", quote(q, s));
+		p += n;
+		p += *p == '/';
+	}
+	return 0;
+}
+
+static int decode_mount(struct dec *d, struct json_object *obj, struct fsm_volume_mount *m)
+{
+	if (!json_object_is_type(obj, json_type_object))
+		return fail(d, "want an object");
+	const char *expr;
+	if (take_str(d, obj, "name", "", &m->name) != 0 ||
+	    take_str(d, obj, "mountPath", "", &m->mount_path) != 0 ||
+	    take_str(d, obj, "subPath", "", &m->sub_path) != 0 ||
+	    get_bool(d, obj, "readOnly", &m->read_only) != 0 || get_str(d, obj, "subPathExpr", &expr) != 0)
+		return -1;
+	if (m->name[0] == '\0')
+		return fail_at(d, "name", "required");
+	if (m->mount_path[0] == '\0')
+		return fail_at(d, "mountPath", "required");
+	if (m->mount_path[0] != '/') {
+		char q[QUOTE_BUF_BYTES];
+		return fail_at(d, "mountPath", "%s must be an absolute path", quote(q, m->mount_path));
+	}
+	if (expr != NULL && expr[0] != '\0')
+		return fail_at(d, "subPathExpr", "is not supported by this node");
+	return check_sub_path(d, "subPath", m->sub_path);
+}
+
+static int decode_mounts(struct dec *d, struct json_object *c, struct fsm_container_spec *out)
+{
+	struct json_object *arr;
+	size_t n;
+	if (get_bounded_array(d, c, "volumeMounts", FSM_MOUNTS_MAX, "volume mounts", &arr, &n) != 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	out->mounts = calloc(n, sizeof(out->mounts[0]));
+	if (out->mounts == NULL)
+		return enomem(d);
+	out->nmounts = n;
+	size_t at = path_key(d, "volumeMounts");
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t at_i = path_index(d, i);
+		rc = decode_mount(d, json_object_array_get_idx(arr, i), &out->mounts[i]);
+		for (size_t j = 0; j < i && rc == 0; j++)
+			if (strcmp(out->mounts[j].mount_path, out->mounts[i].mount_path) == 0) {
+				char q[QUOTE_BUF_BYTES];
+				rc = fail_at(d, "mountPath", "%s must be unique",
+				             quote(q, out->mounts[i].mount_path));
+			}
+		path_pop(d, at_i);
+	}
+	path_pop(d, at);
+	return rc;
+}
+
 /* The resources a decoded list keeps; others are checked to be quantities. */
 enum res { RES_CPU, RES_MEMORY, RES_EPHEMERAL, RES_COUNT };
 static const char *const RES_NAMES[RES_COUNT] = {"cpu", "memory", "ephemeral-storage"};
@@ -874,7 +948,8 @@ static int decode_container(struct dec *d, struct json_object *c, bool init, boo
 		               quote(q, restart));
 	out->sidecar = init && restart != NULL;
 
-	if (decode_ports(d, c, host_network, out) != 0 || decode_resources(d, c, &out->res) != 0)
+	if (decode_ports(d, c, host_network, out) != 0 || decode_resources(d, c, &out->res) != 0 ||
+	    decode_mounts(d, c, out) != 0)
 		return -1;
 	/* Probes and hooks belong to containers that keep running: apps and sidecars. */
 	bool runs = !init || out->sidecar;
@@ -943,6 +1018,213 @@ static int decode_containers(struct dec *d, struct json_object *pod_spec, bool h
 		path_pop(d, at);
 		if (rc != 0)
 			return -1;
+	}
+	return 0;
+}
+
+/* ---- volumes ----------------------------------------------------------------------------- */
+
+static const char *const VOLUME_TYPES[] = {
+	[FSM_VOL_EMPTY_DIR] = "emptyDir", [FSM_VOL_HOST_PATH] = "hostPath",
+	[FSM_VOL_CONFIGMAP] = "configMap", [FSM_VOL_SECRET] = "secret",
+	[FSM_VOL_DOWNWARD_API] = "downwardAPI", [FSM_VOL_PROJECTED] = "projected",
+};
+
+static const char *const PLUGIN_DIRS[] = {
+	[FSM_VOL_EMPTY_DIR] = "kubernetes.io~empty-dir", [FSM_VOL_CONFIGMAP] = "kubernetes.io~configmap",
+	[FSM_VOL_SECRET] = "kubernetes.io~secret", [FSM_VOL_DOWNWARD_API] = "kubernetes.io~downward-api",
+	[FSM_VOL_PROJECTED] = "kubernetes.io~projected",
+};
+
+const char *fsm_volume_plugin_dir(enum fsm_volume_type type)
+{
+	return (size_t)type < COUNT(PLUGIN_DIRS) ? PLUGIN_DIRS[type] : NULL;
+}
+
+/* Adds the object `key` of src names (configMap.name, secret.secretName). */
+static int add_ref(struct dec *d, struct json_object *src, const char *key, bool secret,
+                   struct fsm_volume *v)
+{
+	const char *name;
+	if (get_str(d, src, key, &name) != 0)
+		return -1;
+	if (name == NULL || name[0] == '\0')
+		return fail_at(d, key, "required");
+	for (size_t i = 0; i < v->nrefs; i++)
+		if (v->refs[i].secret == secret && strcmp(v->refs[i].name, name) == 0)
+			return 0;
+	if (v->nrefs == FSM_VOLUME_REFS_MAX)
+		return fail_at(d, key, "more than %d ConfigMaps and Secrets in one volume",
+		               FSM_VOLUME_REFS_MAX);
+	if (v->refs == NULL) {
+		v->refs = calloc(FSM_VOLUME_REFS_MAX, sizeof(v->refs[0]));
+		if (v->refs == NULL)
+			return enomem(d);
+	}
+	struct fsm_object_ref *r = &v->refs[v->nrefs];
+	r->secret = secret;
+	if (dup_str(d, name, &r->name) != 0)
+		return -1;
+	v->nrefs++;
+	return 0;
+}
+
+/* One member of a typed source (src's `key` object): the object's name. */
+static int source_ref(struct dec *d, struct json_object *src, const char *member_key,
+                      const char *name_key, bool secret, struct fsm_volume *v)
+{
+	struct json_object *o;
+	if (get_object(d, src, member_key, &o) != 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	size_t at = path_key(d, member_key);
+	int rc = add_ref(d, o, name_key, secret, v);
+	path_pop(d, at);
+	return rc;
+}
+
+#define TOKEN_EXPIRATION_DEFAULT_S 3600
+#define TOKEN_EXPIRATION_MIN_S     600
+
+static int decode_projected(struct dec *d, struct json_object *p, struct fsm_volume *v)
+{
+	struct json_object *arr;
+	size_t n;
+	if (get_bounded_array(d, p, "sources", FSM_VOLUME_REFS_MAX, "sources", &arr, &n) != 0)
+		return -1;
+	size_t at = path_key(d, "sources");
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t at_i = path_index(d, i);
+		struct json_object *s = json_object_array_get_idx(arr, i), *tok;
+		if (!json_object_is_type(s, json_type_object))
+			rc = fail(d, "want an object");
+		if (rc == 0)
+			rc = source_ref(d, s, "configMap", "name", false, v);
+		if (rc == 0)
+			rc = source_ref(d, s, "secret", "name", true, v);
+		if (rc == 0)
+			rc = get_object(d, s, "serviceAccountToken", &tok);
+		if (rc == 0 && tok != NULL) {
+			size_t at_t = path_key(d, "serviceAccountToken");
+			int64_t exp = TOKEN_EXPIRATION_DEFAULT_S;
+			rc = get_int(d, tok, "expirationSeconds", TOKEN_EXPIRATION_MIN_S,
+			             (int64_t)1 << 32, &exp, NULL);
+			path_pop(d, at_t);
+			if (v->token_expiration_s < 0 || exp < v->token_expiration_s)
+				v->token_expiration_s = exp;
+		}
+		path_pop(d, at_i);
+	}
+	path_pop(d, at);
+	return rc;
+}
+
+static int decode_volume(struct dec *d, struct json_object *obj, struct fsm_volume *v)
+{
+	if (!json_object_is_type(obj, json_type_object))
+		return fail(d, "want an object");
+	v->token_expiration_s = -1;
+	char q[QUOTE_BUF_BYTES];
+	if (take_str(d, obj, "name", "", &v->name) != 0)
+		return -1;
+	if (v->name[0] == '\0')
+		return fail_at(d, "name", "required");
+	if (!is_dns_label(v->name))
+		return fail_at(d, "name", "%s is not a DNS label", quote(q, v->name));
+	/* The source: the one member besides the name (ValidateVolumeSource). */
+	const char *type = NULL;
+	struct json_object *src = NULL;
+	json_object_object_foreach(obj, key, val)
+	{
+		if (strcmp(key, "name") == 0 || val == NULL)
+			continue;
+		if (type != NULL)
+			return fail(d, "may not specify more than 1 volume type");
+		type = key;
+		src = val;
+	}
+	if (type == NULL)
+		return fail(d, "must specify a volume type");
+	if (dup_str(d, type, &v->type_name) != 0)
+		return -1;
+	int t = lookup(type, VOLUME_TYPES + 1, COUNT(VOLUME_TYPES) - 1);
+	v->type = t < 0 ? FSM_VOL_OTHER : (enum fsm_volume_type)(t + 1);
+	if (v->type != FSM_VOL_OTHER && !json_object_is_type(src, json_type_object))
+		return fail_at(d, type, "want an object");
+	size_t at = path_key(d, type);
+	int rc = 0;
+	switch (v->type) {
+	case FSM_VOL_HOST_PATH:
+		rc = take_str(d, src, "path", "", &v->host_path);
+		if (rc == 0 && v->host_path[0] == '\0')
+			rc = fail_at(d, "path", "required");
+		break;
+	case FSM_VOL_CONFIGMAP:
+		rc = add_ref(d, src, "name", false, v);
+		break;
+	case FSM_VOL_SECRET:
+		rc = add_ref(d, src, "secretName", true, v);
+		break;
+	case FSM_VOL_PROJECTED:
+		rc = decode_projected(d, src, v);
+		break;
+	case FSM_VOL_OTHER:
+	case FSM_VOL_EMPTY_DIR:
+	case FSM_VOL_DOWNWARD_API:
+		break;
+	}
+	path_pop(d, at);
+	if (rc == 0 && v->host_path == NULL)
+		rc = dup_str(d, "", &v->host_path);
+	if (rc != 0)
+		return -1;
+	return raw_json(d, obj, &v->json, &v->json_len);
+}
+
+static int decode_volumes(struct dec *d, struct json_object *pod_spec, struct fsm_pod_spec *spec)
+{
+	struct json_object *arr;
+	size_t n;
+	if (get_bounded_array(d, pod_spec, "volumes", FSM_VOLUMES_MAX, "volumes", &arr, &n) != 0)
+		return -1;
+	if (n > 0) {
+		spec->volumes = calloc(n, sizeof(spec->volumes[0]));
+		if (spec->volumes == NULL)
+			return enomem(d);
+	}
+	size_t at = path_key(d, "volumes");
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t at_i = path_index(d, i);
+		spec->nvolumes = i + 1;
+		rc = decode_volume(d, json_object_array_get_idx(arr, i), &spec->volumes[i]);
+		for (size_t j = 0; j < i && rc == 0; j++)
+			if (strcmp(spec->volumes[j].name, spec->volumes[i].name) == 0) {
+				char q[QUOTE_BUF_BYTES];
+				rc = fail_at(d, "name", "duplicate %s", quote(q, spec->volumes[i].name));
+			}
+		path_pop(d, at_i);
+	}
+	path_pop(d, at);
+	if (rc != 0)
+		return -1;
+	/* Every mount names a volume of the pod. */
+	for (size_t k = 0; k < spec->ncontainers; k++) {
+		const struct fsm_container_spec *c = &spec->containers[k];
+		for (size_t j = 0; j < c->nmounts; j++) {
+			if (fsm_pod_volume_index(spec, c->mounts[j].name) >= 0)
+				continue;
+			bool init = k < spec->ninit;
+			path_key(d, init ? "initContainers" : "containers");
+			path_index(d, init ? k : k - spec->ninit);
+			path_key(d, "volumeMounts");
+			path_index(d, j);
+			char q[QUOTE_BUF_BYTES];
+			return fail_at(d, "name", "not found: %s is not a volume of the pod",
+			               quote(q, c->mounts[j].name));
+		}
 	}
 	return 0;
 }
@@ -1368,6 +1650,8 @@ static int decode_spec(struct dec *d, struct json_object *pod_spec, struct fsm_p
 	if (spec->grace_s < 0)
 		spec->grace_s = 1;
 	if (decode_containers(d, pod_spec, spec->host_network, spec) != 0 ||
+	    decode_volumes(d, pod_spec, spec) != 0 ||
+	    take_str(d, pod_spec, "serviceAccountName", "", &spec->service_account) != 0 ||
 	    decode_tolerations(d, pod_spec, spec) != 0 ||
 	    decode_node_selector(d, pod_spec, spec) != 0 ||
 	    decode_affinity(d, pod_spec, spec) != 0 ||
@@ -1518,6 +1802,12 @@ static void container_free(struct fsm_container_spec *c)
 		free(c->ports[i].name);
 	}
 	free(c->ports);
+	for (size_t i = 0; i < c->nmounts; i++) {
+		free(c->mounts[i].name);
+		free(c->mounts[i].mount_path);
+		free(c->mounts[i].sub_path);
+	}
+	free(c->mounts);
 	free(c->json);
 }
 
@@ -1533,6 +1823,18 @@ void fsm_pod_spec_free(struct fsm_pod_spec *spec)
 	for (size_t i = 0; i < spec->ncontainers; i++)
 		container_free(&spec->containers[i]);
 	free(spec->containers);
+	for (size_t i = 0; i < spec->nvolumes; i++) {
+		struct fsm_volume *v = &spec->volumes[i];
+		free(v->name);
+		free(v->type_name);
+		free(v->host_path);
+		for (size_t j = 0; j < v->nrefs; j++)
+			free(v->refs[j].name);
+		free(v->refs);
+		free(v->json);
+	}
+	free(spec->volumes);
+	free(spec->service_account);
 	for (size_t i = 0; i < spec->ntolerations; i++) {
 		struct fsm_toleration *t = &spec->tolerations[i];
 		free(t->key);
@@ -1569,6 +1871,14 @@ void fsm_pod_spec_free(struct fsm_pod_spec *spec)
 	free(spec->gate_status);
 	free(spec->json);
 	memset(spec, 0, sizeof(*spec));
+}
+
+int fsm_pod_volume_index(const struct fsm_pod_spec *spec, const char *name)
+{
+	for (size_t i = 0; i < spec->nvolumes; i++)
+		if (spec->volumes[i].name != NULL && strcmp(spec->volumes[i].name, name) == 0)
+			return (int)i;
+	return -1;
 }
 
 int fsm_pod_container_index(const struct fsm_pod_spec *spec, const char *name)

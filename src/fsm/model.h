@@ -29,6 +29,9 @@
 #define FSM_SELECTOR_TERMS_MAX  16  /* required node affinity terms */
 #define FSM_SELECTOR_REQS_MAX   32  /* requirements in one term */
 #define FSM_SELECTOR_VALUES_MAX 128 /* values of one requirement */
+#define FSM_VOLUMES_MAX         128 /* volumes of the pod */
+#define FSM_MOUNTS_MAX          128 /* volumeMounts of one container */
+#define FSM_VOLUME_REFS_MAX     32  /* ConfigMaps and Secrets one volume reads */
 /* The bound on the Pod's bytes (the replay line's bound: a Pod inside a line is
  * smaller) and on its JSON nesting (the line reader's bound). */
 #define FSM_POD_JSON_BYTES_MAX  ((size_t)16 << 20)
@@ -84,6 +87,44 @@ struct fsm_port {
 	char *name;        /* "" when unset */
 };
 
+/* A volume's source, by the member of the Volume that names it. */
+enum fsm_volume_type {
+	FSM_VOL_OTHER = 0, /* a source this node has no plugin for (type_name says which) */
+	FSM_VOL_EMPTY_DIR = 1,
+	FSM_VOL_HOST_PATH = 2,
+	FSM_VOL_CONFIGMAP = 3,
+	FSM_VOL_SECRET = 4,
+	FSM_VOL_DOWNWARD_API = 5,
+	FSM_VOL_PROJECTED = 6,
+};
+
+/* A ConfigMap or Secret a volume reads (in the pod's namespace). */
+struct fsm_object_ref {
+	bool secret;
+	char *name;
+};
+
+struct fsm_volume {
+	char *name;
+	enum fsm_volume_type type;
+	char *type_name;  /* the source's member: "configMap", "persistentVolumeClaim", ... */
+	char *host_path;  /* hostPath.path; "" for other types */
+	struct fsm_object_ref *refs;
+	size_t nrefs;
+	/* projected serviceAccountToken sources: the shortest expirationSeconds
+	 * (default 3600); -1 when there is none. The token is renewed at 80 % of it. */
+	int64_t token_expiration_s;
+	char *json; /* the Volume as received (compact), for volume.setup */
+	size_t json_len;
+};
+
+struct fsm_volume_mount {
+	char *name;       /* a volume of the pod */
+	char *mount_path; /* absolute, in the container */
+	char *sub_path;   /* relative, without ".."; "" when unset */
+	bool read_only;
+};
+
 struct fsm_container_spec {
 	char *name;
 	char *image;
@@ -95,6 +136,8 @@ struct fsm_container_spec {
 	struct fsm_resources res;
 	struct fsm_port *ports;
 	size_t nports;
+	struct fsm_volume_mount *mounts;
+	size_t nmounts;
 	/* 64-bit FNV-1a of `json`: a change restarts the container (the kubelet
 	 * hashes the container spec for the same purpose). Whitespace and escapes
 	 * of the received bytes do not count; member order does. */
@@ -157,6 +200,9 @@ struct fsm_pod_spec {
 	size_t ninit, ncontainers;             /* ncontainers counts both */
 	struct fsm_toleration *tolerations;
 	size_t ntolerations;
+	struct fsm_volume *volumes;
+	size_t nvolumes;
+	char *service_account; /* spec.serviceAccountName ("" when unset) */
 	struct fsm_label *node_selector;
 	size_t nnode_selector;
 	struct fsm_selector_term *affinity_terms; /* required node affinity, ORed */
@@ -197,6 +243,12 @@ void fsm_pod_spec_free(struct fsm_pod_spec *spec);
  * resource lists; a magnitude past INT64_MAX saturates there. */
 int fsm_quantity_milli(const char *s, int64_t *milli);
 int fsm_quantity_bytes(const char *s, int64_t *bytes);
+
+/* The index of the volume named `name`, or -1. */
+int fsm_pod_volume_index(const struct fsm_pod_spec *spec, const char *name);
+/* The directory of a volume's plugin under the pod's directory:
+ * "kubernetes.io~configmap", ...; NULL for hostPath and OTHER. */
+const char *fsm_volume_plugin_dir(enum fsm_volume_type type);
 
 /* The index of the container named `name`, or -1. */
 int fsm_pod_container_index(const struct fsm_pod_spec *spec, const char *name);

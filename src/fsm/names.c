@@ -23,6 +23,7 @@ static const char *const event_kinds[FSM_EV_KIND_COUNT] = {
 	[FSM_EV_POD_STATS] = "pod.stats",
 	[FSM_EV_CLOCK] = "clock",
 	[FSM_EV_API_BACKOFF] = "api.backoff",
+	[FSM_EV_API_OBJECT] = "api.object",
 };
 
 static const char *const watch_types[] = {
@@ -78,6 +79,8 @@ static const char *const cmd_kinds[FSM_CMD_KIND_COUNT] = {
 	[FSM_CMD_API_POD_DELETE] = "api.pod_delete",
 	[FSM_CMD_API_MIRROR_CREATE] = "api.mirror_create",
 	[FSM_CMD_API_MIRROR_DELETE] = "api.mirror_delete",
+	[FSM_CMD_VOLUME_SETUP] = "volume.setup",
+	[FSM_CMD_VOLUME_TEARDOWN] = "volume.teardown",
 	[FSM_CMD_API_NODE_REGISTER] = "api.node_register",
 	[FSM_CMD_API_NODE_STATUS] = "api.node_status",
 	[FSM_CMD_API_LEASE] = "api.lease",

@@ -15,6 +15,7 @@
 #include "fsm/buf.h"
 #include "fsm/fold.h"
 #include "fsm/status.h"
+#include "fsm/volume.h"
 
 size_t fsm_strlcpy(char *dst, const char *src, size_t cap)
 {
@@ -241,9 +242,17 @@ static void pod_drop_if_gone(struct fsm_state *s, struct fsm_pod *p)
 		return;
 	if (p->nstale > 0)
 		return; /* objects of it are still being removed */
+	if (!pod_volumes_gone(p))
+		return; /* its volumes are being torn down */
 	if ((p->stage == FSM_PS_REMOVING && p->sb_stage == FSM_SB_NONE) ||
-	    (p->stage == FSM_PS_TERMINATED && p->remove_when_stopped && !p->sb_ever_created))
+	    (p->stage == FSM_PS_TERMINATED && p->remove_when_stopped && !p->sb_ever_created)) {
+		bool reads = false;
+		for (size_t i = 0; i < p->spec.nvolumes; i++)
+			reads = reads || p->spec.volumes[i].nrefs > 0;
 		pods_drop(s, p);
+		if (reads)
+			fsm_objects_prune(s);
+	}
 }
 
 /* True while another static pod of the same full name (namespace and name) is
@@ -1314,6 +1323,9 @@ int fsm_fold(struct fsm_state *s, const struct fsm_event *ev, struct fsm_out *ou
 		evict_if_pressed(&f);
 		break;
 	}
+	case FSM_EV_API_OBJECT:
+		fold_api_object(&f, &ev->u.api_object);
+		break;
 	case FSM_EV_API_BACKOFF: /* counted; nothing waits on it */
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:

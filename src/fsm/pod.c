@@ -22,6 +22,7 @@
 #include "fsm/buf.h"
 #include "fsm/fold.h"
 #include "fsm/status.h"
+#include "fsm/volume.h"
 
 /* The kubelet never stops a container faster than this. */
 #define GRACE_S_MIN 2
@@ -213,7 +214,7 @@ static bool should_restart(const struct fsm_pod *p, size_t i);
 
 /* ,"pod_meta":{labels, annotations, serviceAccountName} of the pod: what a
  * container's downward-API fieldRefs may read beyond the pod's name. */
-static void put_pod_meta(struct fsm_buf *b, const struct fsm_pod *p)
+void pod_put_meta(struct fsm_buf *b, const struct fsm_pod *p)
 {
 	json_tokener *tok = json_tokener_new();
 	json_object *o = tok ? json_tokener_parse_ex(tok, p->spec.json, (int)p->spec.json_len) : NULL;
@@ -260,7 +261,8 @@ static void ctr_create(struct fold *f, struct fsm_pod *p, size_t i)
 	fsm_buf_puts(&b, ",\"container\":");
 	fsm_buf_append(&b, cs->json, cs->json_len);
 	if (memmem(cs->json, cs->json_len, "fieldRef", 8) != NULL)
-		put_pod_meta(&b, p);
+		pod_put_meta(&b, p);
+	pod_put_mounts(&b, p, cs);
 	fsm_buf_putc(&b, '}');
 	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
@@ -902,7 +904,12 @@ static void pod_remove_current_sandbox(struct fold *f, struct fsm_pod *p)
 static void pod_removing_step(struct fold *f, struct fsm_pod *p)
 {
 	stale_issue(f, p);
-	if (p->sb_stage == FSM_SB_NONE || p->sb_stage == FSM_SB_REMOVING)
+	if (p->sb_stage == FSM_SB_NONE) {
+		if (p->nstale == 0)
+			pod_volumes_teardown(f, p); /* the volumes go last */
+		return;
+	}
+	if (p->sb_stage == FSM_SB_REMOVING)
 		return;
 	if (ctr_removals_left(p) || stale_ctrs_left(p))
 		return;
@@ -1237,6 +1244,10 @@ static void sandbox_replaced(struct fold *f, struct fsm_pod *p)
 
 static void sync_active(struct fold *f, struct fsm_pod *p)
 {
+	/* The volume manager mounts the pod's volumes before its sandbox is made
+	 * (SyncPod: WaitForAttachAndMount). */
+	if (!pod_volumes_ready(f, p))
+		return;
 	switch (p->sb_stage) {
 	case FSM_SB_NOTREADY: {
 		/* The sandbox died (computePodActions: podSandboxChanged). The kubelet
@@ -1521,6 +1532,12 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 	if (strncmp(verb, "probe-", 6) == 0 || strcmp(verb, "status") == 0 ||
 	    strcmp(verb, "gc") == 0)
 		return;
+	if (strcmp(verb, "volumes") == 0 || strcmp(verb, "volumesdown") == 0) {
+		pod_volumes_on_effect(f, p, verb, rest);
+		if (strcmp(verb, "volumes") == 0)
+			pod_sync(f, p);
+		return;
+	}
 	if (strcmp(verb, "remove") == 0) {
 		/* The pod's removal waits for its containers' before the sandbox's. */
 		if (p->stage != FSM_PS_REMOVING)
@@ -1578,6 +1595,8 @@ void pod_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, const ch
 			return;
 		}
 		p->sb_stage = FSM_SB_NONE;
+		if (p->stage == FSM_PS_REMOVING)
+			pod_removing_step(f, p); /* its volumes */
 		return; /* node.c drops the pod when nothing is left */
 	} else {
 		int i = parse_ctr_ref(p, rest, &a);
@@ -1735,6 +1754,10 @@ void pod_on_timer(struct fold *f, struct fsm_pod *p, const char *what, const cha
 		if (p->stage == FSM_PS_REMOVING && p->sb_stage != FSM_SB_NONE)
 			pod_remove_runtime(f, p);
 		return;
+	} else if (strcmp(what, "volumes") == 0) {
+		pod_volumes_on_timer(f, p);
+		if (p->stage == FSM_PS_REMOVING)
+			return;
 	} else if (rest != NULL && rest[0] != '\0') {
 		int i = ctr_by_name(p, rest);
 		if (i < 0)

@@ -267,8 +267,36 @@ struct fsm_pod {
 	bool mirror_creating;
 	bool api_delete_sent;
 	uint32_t nevents;          /* api.event commands issued: part of their ids */
+	/* Volumes (spec.nvolumes > 0), as the kubelet's volume manager: the sandbox
+	 * waits until a volume.setup answered ok (vol_ready). vol_n setups issued
+	 * (part of the id); vol_busy while one is in flight, vol_again when an
+	 * object it reads changed meanwhile (set up again when it answers). After a
+	 * failure the next try waits until vol_retry_ts_ms, vol_backoff_ms doubling
+	 * (500 ms to 2 min 2 s). vol_token_ts_ms: when a projected token is renewed
+	 * (80 % of its lifetime after the setup that wrote it). vol_down: the
+	 * teardown, FSM_VOL_DOWN_*. */
+	uint32_t vol_n;
+	bool vol_ready;
+	bool vol_busy;
+	bool vol_again;
+	uint8_t vol_down;
+	uint64_t vol_retry_ts_ms;
+	uint64_t vol_backoff_ms;
+	uint64_t vol_token_ts_ms;
 	/* Resource use the eviction manager ranks by. */
 	int64_t usage_memory_bytes, usage_disk_bytes, usage_inodes, usage_pids;
+};
+
+enum { FSM_VOL_DOWN_NONE = 0, FSM_VOL_DOWN_BUSY = 1, FSM_VOL_DOWN_DONE = 2 };
+
+/* A ConfigMap or Secret that pods' volumes read, as the last api.object said:
+ * its content hash, never its content (DESIGN.md contract 8). */
+#define FSM_OBJECTS_MAX 4096
+struct fsm_object {
+	bool secret;
+	char *namespace_;
+	char *name;
+	char hash[24]; /* "" while it does not exist */
 };
 
 struct fsm_image {

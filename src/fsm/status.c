@@ -1051,6 +1051,18 @@ static void dump_spec(struct w *w, const struct fsm_pod_spec *s)
 		dump_doc(w, cs->json, cs->json_len);
 		w_raw(w, "}");
 	}
+	w_raw(w, "],\"service_account\":");
+	w_cstr(w, s->service_account);
+	w_raw(w, ",\"volumes\":[");
+	for (size_t i = 0; i < s->nvolumes; i++) {
+		w_raw(w, i == 0 ? "{\"name\":" : ",{\"name\":");
+		w_cstr(w, s->volumes[i].name);
+		w_raw(w, ",\"type\":");
+		w_cstr(w, s->volumes[i].type_name);
+		w_raw(w, ",\"token_expiration_s\":");
+		w_i64(w, s->volumes[i].token_expiration_s);
+		w_raw(w, "}");
+	}
 	w_raw(w, "],\"readiness_gates\":[");
 	for (size_t g = 0; g < s->ngates; g++) {
 		w_raw(w, g == 0 ? "[" : ",[");
@@ -1257,6 +1269,23 @@ static void dump_pod(struct w *w, const struct fsm_pod *p)
 	w_bool(w, p->api_delete_sent);
 	w_raw(w, ",\"nevents\":");
 	w_u64(w, p->nevents);
+	w_raw(w, ",\"volumes\":{\"n\":");
+	w_u64(w, p->vol_n);
+	w_raw(w, ",\"ready\":");
+	w_bool(w, p->vol_ready);
+	w_raw(w, ",\"busy\":");
+	w_bool(w, p->vol_busy);
+	w_raw(w, ",\"again\":");
+	w_bool(w, p->vol_again);
+	w_raw(w, ",\"down\":");
+	w_u64(w, p->vol_down);
+	w_raw(w, ",\"retry_ts_ms\":");
+	w_u64(w, p->vol_retry_ts_ms);
+	w_raw(w, ",\"backoff_ms\":");
+	w_u64(w, p->vol_backoff_ms);
+	w_raw(w, ",\"token_ts_ms\":");
+	w_u64(w, p->vol_token_ts_ms);
+	w_raw(w, "}");
 	w_raw(w, ",\"usage\":{\"memory_bytes\":");
 	w_i64(w, p->usage_memory_bytes);
 	w_raw(w, ",\"disk_bytes\":");
@@ -1323,6 +1352,19 @@ int fsm_state_dump(const struct fsm_state *s, struct fsm_buf *out)
 		w_cstr(&w, s->timers[i].pod_uid);
 		w_raw(&w, ",\"due_ms\":");
 		w_u64(&w, s->timers[i].due_ms);
+		w_raw(&w, "}");
+	}
+	w_raw(&w, "],\"objects\":[");
+	for (size_t i = 0; i < s->nobjects; i++) {
+		const struct fsm_object *o = &s->objects[i];
+		w_raw(&w, i == 0 ? "{\"secret\":" : ",{\"secret\":");
+		w_bool(&w, o->secret);
+		w_raw(&w, ",\"namespace\":");
+		w_cstr(&w, o->namespace_);
+		w_raw(&w, ",\"name\":");
+		w_cstr(&w, o->name);
+		w_raw(&w, ",\"hash\":");
+		W_ARR(&w, o->hash);
 		w_raw(&w, "}");
 	}
 	const struct fsm_api_node *n = &s->node;

@@ -149,6 +149,7 @@ union pb_payload {
 	Ledgerlet__Journal__PodStats pod_stats;
 	Ledgerlet__Journal__Clock clock;
 	Ledgerlet__Journal__ApiBackoff api_backoff;
+	Ledgerlet__Journal__ApiObject api_object;
 };
 
 static void event_to_pb(const struct fsm_event *ev, PbEvent *pe, union pb_payload *u)
@@ -264,6 +265,16 @@ static void event_to_pb(const struct fsm_event *ev, PbEvent *pe, union pb_payloa
 		u->api_backoff.reason = s_out(ev->u.api_backoff.reason);
 		pe->api_backoff = &u->api_backoff;
 		break;
+	case FSM_EV_API_OBJECT:
+		ledgerlet__journal__api_object__init(&u->api_object);
+		u->api_object.object_kind = s_out(ev->u.api_object.object_kind);
+		u->api_object.namespace_ = s_out(ev->u.api_object.namespace_);
+		u->api_object.name = s_out(ev->u.api_object.name);
+		u->api_object.resource_version = s_out(ev->u.api_object.resource_version);
+		u->api_object.exists = ev->u.api_object.exists;
+		u->api_object.hash = s_out(ev->u.api_object.hash);
+		pe->api_object = &u->api_object;
+		break;
 	case FSM_EV_NONE:
 		assert(!"event without a kind");
 		break;
@@ -375,6 +386,14 @@ static int event_from_pb(const PbEvent *pe, struct fsm_event *ev, char *why, siz
 		ev->u.api_backoff.resource = s_in(pe->api_backoff->resource);
 		ev->u.api_backoff.delay_ms = pe->api_backoff->delay_ms;
 		ev->u.api_backoff.reason = s_in(pe->api_backoff->reason);
+		break;
+	case FSM_EV_API_OBJECT:
+		ev->u.api_object.object_kind = s_in(pe->api_object->object_kind);
+		ev->u.api_object.namespace_ = s_in(pe->api_object->namespace_);
+		ev->u.api_object.name = s_in(pe->api_object->name);
+		ev->u.api_object.resource_version = s_in(pe->api_object->resource_version);
+		ev->u.api_object.exists = pe->api_object->exists;
+		ev->u.api_object.hash = s_in(pe->api_object->hash);
 		break;
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
@@ -657,6 +676,13 @@ int jnl_codec_event_copy(struct fsm_arena *a, struct fsm_event *d, const struct 
 	case FSM_EV_API_BACKOFF:
 		rc = cp(a, &d->u.api_backoff.resource);
 		rc = rc ? rc : cp(a, &d->u.api_backoff.reason);
+		break;
+	case FSM_EV_API_OBJECT:
+		rc = cp(a, &d->u.api_object.object_kind);
+		rc = rc ? rc : cp(a, &d->u.api_object.namespace_);
+		rc = rc ? rc : cp(a, &d->u.api_object.name);
+		rc = rc ? rc : cp(a, &d->u.api_object.resource_version);
+		rc = rc ? rc : cp(a, &d->u.api_object.hash);
 		break;
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:

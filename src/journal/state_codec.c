@@ -15,6 +15,7 @@
 #include "fsm/fsm.h"
 #include "journal/journal.h"
 #include "journal/state_codec.h"
+#include "fsm/volume.h"
 
 typedef Ledgerlet__Journal__FsmState PbFsmState;
 typedef Ledgerlet__Journal__PodState PbPod;
@@ -143,6 +144,14 @@ static PbPod *pod_out(struct fsm_arena *a, const struct fsm_pod *p)
 	m->mirror_creating = p->mirror_creating;
 	m->api_delete_sent = p->api_delete_sent;
 	m->nevents = p->nevents;
+	m->vol_n = p->vol_n;
+	m->vol_ready = p->vol_ready;
+	m->vol_busy = p->vol_busy;
+	m->vol_again = p->vol_again;
+	m->vol_down = p->vol_down;
+	m->vol_retry_ts_ms = p->vol_retry_ts_ms;
+	m->vol_backoff_ms = p->vol_backoff_ms;
+	m->vol_token_ts_ms = p->vol_token_ts_ms;
 	m->usage_memory_bytes = p->usage_memory_bytes;
 	m->usage_disk_bytes = p->usage_disk_bytes;
 	m->usage_inodes = p->usage_inodes;
@@ -292,6 +301,21 @@ int jnl_state_to_pb(const struct fsm_state *s, Ledgerlet__Journal__FsmState *ps,
 		m->due_ms = s->timers[i].due_ms;
 		ps->timers[i] = m;
 	}
+	ps->n_objects = s->nobjects;
+	ps->objects = fsm_arena_alloc(a, (s->nobjects + 1) * sizeof(*ps->objects));
+	if (ps->objects == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nobjects; i++) {
+		Ledgerlet__Journal__ObjectState *m = NEW(a, Ledgerlet__Journal__ObjectState);
+		if (m == NULL)
+			return -ENOMEM;
+		ledgerlet__journal__object_state__init(m);
+		m->secret = s->objects[i].secret;
+		m->namespace_ = s_out(s->objects[i].namespace_);
+		m->name = s_out(s->objects[i].name);
+		m->hash = s_out(s->objects[i].hash);
+		ps->objects[i] = m;
+	}
 	return node_out(a, &s->node, ps);
 }
 
@@ -420,6 +444,14 @@ static int pod_in(struct fsm_pod **out, const PbPod *m, char *why, size_t why_le
 	p->mirror_creating = m->mirror_creating;
 	p->api_delete_sent = m->api_delete_sent;
 	p->nevents = m->nevents;
+	p->vol_n = m->vol_n;
+	p->vol_ready = m->vol_ready;
+	p->vol_busy = m->vol_busy;
+	p->vol_again = m->vol_again;
+	p->vol_down = (uint8_t)(m->vol_down <= FSM_VOL_DOWN_DONE ? m->vol_down : FSM_VOL_DOWN_NONE);
+	p->vol_retry_ts_ms = m->vol_retry_ts_ms;
+	p->vol_backoff_ms = m->vol_backoff_ms;
+	p->vol_token_ts_ms = m->vol_token_ts_ms;
 	p->usage_memory_bytes = m->usage_memory_bytes;
 	p->usage_disk_bytes = m->usage_disk_bytes;
 	p->usage_inodes = m->usage_inodes;
@@ -490,6 +522,13 @@ int jnl_state_from_pb(struct fsm_state *s, const Ledgerlet__Journal__FsmState *p
 		int rc = fsm_timer_add(s, t->key, t->pod_uid, t->due_ms);
 		if (rc != 0)
 			return rc == FSM_ENOMEM ? -ENOMEM : JNL_EDECODE;
+	}
+	for (size_t i = 0; i < ps->n_objects; i++) {
+		const Ledgerlet__Journal__ObjectState *o = ps->objects[i];
+		bool changed;
+		if (fsm_object_put(s, o->secret, o->namespace_, o->name, o->hash,
+				   &changed) != 0)
+			return -ENOMEM;
 	}
 	return 0;
 }

@@ -90,6 +90,13 @@ static bool event_equal(const struct fsm_event *a, const struct fsm_event *b)
 		return str_eq(a->u.api_backoff.resource, b->u.api_backoff.resource) &&
 		       a->u.api_backoff.delay_ms == b->u.api_backoff.delay_ms &&
 		       str_eq(a->u.api_backoff.reason, b->u.api_backoff.reason);
+	case FSM_EV_API_OBJECT:
+		return str_eq(a->u.api_object.object_kind, b->u.api_object.object_kind) &&
+		       str_eq(a->u.api_object.namespace_, b->u.api_object.namespace_) &&
+		       str_eq(a->u.api_object.name, b->u.api_object.name) &&
+		       str_eq(a->u.api_object.resource_version, b->u.api_object.resource_version) &&
+		       a->u.api_object.exists == b->u.api_object.exists &&
+		       str_eq(a->u.api_object.hash, b->u.api_object.hash);
 	case FSM_EV_CLOCK:
 		return true;
 	default:
@@ -456,6 +463,8 @@ static const char *const canonical_lines[] = {
 	"{\"ts_ms\":1012,\"kind\":\"clock\"}",
 	"{\"ts_ms\":1014,\"kind\":\"api.backoff\",\"resource\":\"pods\",\"delay_ms\":812,"
 	"\"reason\":\"LIST pods: 500\"}",
+	"{\"ts_ms\":1015,\"kind\":\"api.object\",\"object_kind\":\"Secret\",\"namespace\":\"ns1\","
+	"\"name\":\"creds\",\"resource_version\":\"812\",\"exists\":true,\"hash\":\"00000000000000d1\"}",
 	"{\"ts_ms\":1013,\"kind\":\"cri.sandbox\",\"pod_uid\":\"\",\"attempt\":0,\"id\":\"\","
 	"\"state\":\"\",\"ip\":\"\"}",
 };
@@ -1202,6 +1211,14 @@ static void rand_event(struct fsm_event *ev, struct fsm_arena *a)
 		ev->u.api_backoff.resource = rand_str(a);
 		ev->u.api_backoff.delay_ms = rand_i64();
 		ev->u.api_backoff.reason = rand_str(a);
+		break;
+	case FSM_EV_API_OBJECT:
+		ev->u.api_object.object_kind = rand_str(a);
+		ev->u.api_object.namespace_ = rand_str(a);
+		ev->u.api_object.name = rand_str(a);
+		ev->u.api_object.resource_version = rand_str(a);
+		ev->u.api_object.exists = rand_i64() & 1;
+		ev->u.api_object.hash = rand_str(a);
 		break;
 	default:
 		break;

@@ -1118,6 +1118,98 @@ TEST(test_malformed_documents_are_named)
 	             "metadata.name: a string must not hold a NUL character");
 }
 
+TEST(test_volumes_decode_with_their_objects_and_mounts)
+{
+	struct fsm_pod_spec s;
+	CHECK(decode(&s, POD("'serviceAccountName':'robot','volumes':[{'name':'cfg','configMap':"
+	                     "{'name':'web-cfg'}},{'name':'tmp','emptyDir':{'medium':'Memory'}},"
+	                     "{'name':'h','hostPath':{'path':'/srv'}},{'name':'pvc',"
+	                     "'persistentVolumeClaim':{'claimName':'c'}},{'name':'api','projected':"
+	                     "{'sources':[{'serviceAccountToken':{'path':'token',"
+	                     "'expirationSeconds':7200}},{'serviceAccountToken':{'path':'t2'}},"
+	                     "{'configMap':{'name':'kube-root-ca.crt'}},{'secret':{'name':'s1'}},"
+	                     "{'configMap':{'name':'kube-root-ca.crt'}}]}},{'name':'sec','secret':"
+	                     "{'secretName':'s1'}}],'containers':[{'name':'c','image':'busybox',"
+	                     "'volumeMounts':[{'name':'cfg','mountPath':'/etc/c','subPath':'a/b'},"
+	                     "{'name':'tmp','mountPath':'/tmp','readOnly':true}]}]")) == 0);
+	if (s.nvolumes == 6) {
+		CHECK(s.volumes[0].type == FSM_VOL_CONFIGMAP && s.volumes[0].nrefs == 1 &&
+		      !s.volumes[0].refs[0].secret && strcmp(s.volumes[0].refs[0].name, "web-cfg") == 0);
+		CHECK(s.volumes[1].type == FSM_VOL_EMPTY_DIR && s.volumes[1].nrefs == 0);
+		CHECK(s.volumes[2].type == FSM_VOL_HOST_PATH &&
+		      strcmp(s.volumes[2].host_path, "/srv") == 0);
+		CHECK(s.volumes[3].type == FSM_VOL_OTHER &&
+		      strcmp(s.volumes[3].type_name, "persistentVolumeClaim") == 0);
+		/* the shortest token lifetime (3600 by default); objects once each */
+		CHECK(s.volumes[4].type == FSM_VOL_PROJECTED && s.volumes[4].token_expiration_s == 3600);
+		CHECK(s.volumes[4].nrefs == 2 && s.volumes[4].refs[1].secret);
+		CHECK(s.volumes[5].type == FSM_VOL_SECRET && s.volumes[5].refs[0].secret &&
+		      s.volumes[5].token_expiration_s == -1);
+		CHECK(strstr(s.volumes[0].json, "web-cfg") != NULL);
+	} else {
+		CHECKF(false, "%zu volumes", s.nvolumes);
+	}
+	CHECK(strcmp(s.service_account, "robot") == 0);
+	CHECK(s.containers[0].nmounts == 2 && strcmp(s.containers[0].mounts[0].sub_path, "a/b") == 0 &&
+	      s.containers[0].mounts[1].read_only && !s.containers[0].mounts[0].read_only);
+	CHECK(fsm_pod_volume_index(&s, "api") == 4 && fsm_pod_volume_index(&s, "nope") == -1);
+	fsm_pod_spec_free(&s);
+	CHECK(decode(&s, ONE("")) == 0 && s.nvolumes == 0 && strcmp(s.service_account, "") == 0);
+	fsm_pod_spec_free(&s);
+}
+
+TEST(test_volume_errors_name_the_path)
+{
+	EXPECT_ERROR(POD("'volumes':[{'name':'v'}],'containers':[{'name':'c','image':'i'}]"),
+	             "spec.volumes[0]: must specify a volume type");
+	EXPECT_ERROR(POD("'volumes':[{'name':'v','emptyDir':{},'hostPath':{'path':'/x'}}],"
+	                 "'containers':[{'name':'c','image':'i'}]"),
+	             "spec.volumes[0]: may not specify more than 1 volume type");
+	EXPECT_ERROR(POD("'volumes':[{'name':'v','emptyDir':{}},{'name':'v','emptyDir':{}}],"
+	                 "'containers':[{'name':'c','image':'i'}]"),
+	             "spec.volumes[1].name: duplicate \"v\"");
+	EXPECT_ERROR(POD("'volumes':[{'name':'V_1','emptyDir':{}}],'containers':[{'name':'c',"
+	                 "'image':'i'}]"),
+	             "spec.volumes[0].name: \"V_1\" is not a DNS label");
+	EXPECT_ERROR(POD("'volumes':[{'emptyDir':{}}],'containers':[{'name':'c','image':'i'}]"),
+	             "spec.volumes[0].name: required");
+	EXPECT_ERROR(POD("'volumes':[{'name':'v','configMap':{}}],'containers':[{'name':'c',"
+	                 "'image':'i'}]"),
+	             "spec.volumes[0].configMap.name: required");
+	EXPECT_ERROR(POD("'volumes':[{'name':'v','secret':{'secretName':''}}],'containers':[{"
+	                 "'name':'c','image':'i'}]"),
+	             "spec.volumes[0].secret.secretName: required");
+	EXPECT_ERROR(POD("'volumes':[{'name':'v','hostPath':{}}],'containers':[{'name':'c',"
+	                 "'image':'i'}]"),
+	             "spec.volumes[0].hostPath.path: required");
+	EXPECT_ERROR(POD("'volumes':[{'name':'v','projected':{'sources':[{'secret':{}}]}}],"
+	                 "'containers':[{'name':'c','image':'i'}]"),
+	             "spec.volumes[0].projected.sources[0].secret.name: required");
+	EXPECT_ERROR(POD("'volumes':[{'name':'v','projected':{'sources':[{'serviceAccountToken':"
+	                 "{'path':'t','expirationSeconds':60}}]}}],'containers':[{'name':'c',"
+	                 "'image':'i'}]"),
+	             "spec.volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds: "
+	             "want an integer from 600");
+	EXPECT_ERROR(POD("'volumes':[{'name':'v','emptyDir':{}}],'initContainers':[{'name':'i',"
+	                 "'image':'i'}],'containers':[{'name':'c','image':'i','volumeMounts':["
+	                 "{'name':'v','mountPath':'/a'},{'name':'w','mountPath':'/b'}]}]"),
+	             "spec.containers[0].volumeMounts[1].name: not found: \"w\" is not a volume "
+	             "of the pod");
+	EXPECT_ERROR(ONE(",'volumeMounts':[{'name':'v'}]"),
+	             "spec.containers[0].volumeMounts[0].mountPath: required");
+	EXPECT_ERROR(ONE(",'volumeMounts':[{'name':'v','mountPath':'rel'}]"),
+	             "spec.containers[0].volumeMounts[0].mountPath: \"rel\" must be an absolute path");
+	EXPECT_ERROR(ONE(",'volumeMounts':[{'name':'v','mountPath':'/a'},{'name':'v','mountPath':"
+	                 "'/a'}]"),
+	             "spec.containers[0].volumeMounts[1].mountPath: \"/a\" must be unique");
+	EXPECT_ERROR(ONE(",'volumeMounts':[{'name':'v','mountPath':'/a','subPath':'../x'}]"),
+	             "spec.containers[0].volumeMounts[0].subPath: \"../x\" must not contain '..'");
+	EXPECT_ERROR(ONE(",'volumeMounts':[{'name':'v','mountPath':'/a','subPath':'/x'}]"),
+	             "spec.containers[0].volumeMounts[0].subPath: \"/x\" must be a relative path");
+	EXPECT_ERROR(ONE(",'volumeMounts':[{'name':'v','mountPath':'/a','subPathExpr':'$(X)'}]"),
+	             "spec.containers[0].volumeMounts[0].subPathExpr: is not supported");
+}
+
 TEST(test_field_errors_name_the_path)
 {
 	EXPECT_ERROR(POD("'containers':[{'image':'i'}]"), "spec.containers[0].name: required");
@@ -1564,6 +1656,7 @@ TEST(test_fuzzed_pods_never_crash)
 }
 
 TEST_MAIN("fsm/model", T(test_quantity_milli_as_upstream_parses),
+          T(test_volumes_decode_with_their_objects_and_mounts), T(test_volume_errors_name_the_path),
           T(test_quantity_bytes_as_upstream_parses), T(test_quantity_malformed_is_rejected),
           T(test_pod_defaults), T(test_pull_policy_defaults_follow_the_image_tag),
           T(test_pod_fields_decode), T(test_probes_and_their_defaults), T(test_lifecycle_hooks),

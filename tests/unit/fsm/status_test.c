@@ -1202,6 +1202,7 @@ struct fixture {
 	struct fsm_taint taints[1];
 	char node_config[64];
 	char pod_json[2][64];
+	struct fsm_object objects[1];
 };
 
 static void fixture_build(struct fixture *f)
@@ -1215,6 +1216,10 @@ static void fixture_build(struct fixture *f)
 	s->node_config = f->node_config;
 	s->node_config_len = strlen(f->node_config);
 	s->kind_counts[FSM_EV_API_POD] = 3;
+	f->objects[0] = (struct fsm_object){.secret = true, .namespace_ = "default", .name = "creds",
+					    .hash = "00000000000000d1"};
+	s->objects = f->objects;
+	s->nobjects = 1;
 	s->cfg.node_name = "node-1";
 	s->cfg.host_ip = "192.168.1.10";
 	s->cfg.max_pods = 110;
@@ -1292,6 +1297,8 @@ static bool mutate(struct fixture *f, int k)
 	M(s->pressure[0].value++) M(s->pressure[0].capacity++) M(s->pressure[0].signal[0] = 'M')
 	M(s->images[0].ref = "sha256:other") M(s->images[0].name = "other") M(s->nimages = 0)
 	M(s->npods = 1)
+	M(s->objects[0].secret = false) M(s->objects[0].namespace_ = "other")
+	M(s->objects[0].name = "other") M(s->objects[0].hash[0] = 'f') M(s->nobjects = 0)
 	/* the node configuration */
 	M(s->cfg.node_name = "node-2") M(s->cfg.host_ip = NULL) M(s->cfg.host_ip = "")
 	M(s->cfg.max_pods++) M(s->cfg.alloc_cpu_milli++) M(s->cfg.alloc_memory_bytes++)
@@ -1332,6 +1339,9 @@ static bool mutate(struct fixture *f, int k)
 	M(p->status_version++) M(p->usage_memory_bytes++) M(p->usage_disk_bytes++)
 	M(p->status_acked++) M(p->mirror_uid[0] = 'm') M(p->mirror_n++) M(p->mirror_creating = true)
 	M(p->api_delete_sent = true) M(p->nevents++)
+	M(p->vol_n++) M(p->vol_ready = true) M(p->vol_busy = true) M(p->vol_again = true)
+	M(p->vol_down = FSM_VOL_DOWN_BUSY) M(p->vol_retry_ts_ms++) M(p->vol_backoff_ms++)
+	M(p->vol_token_ts_ms++) M(p->spec.service_account = "robot")
 	M(p->usage_inodes++) M(p->usage_pids++)
 	M(p->nstale = 1)
 	M((p->nstale = 1, p->stale[0].id[0] = 'x')) M((p->nstale = 1, p->stale[0].ctr[0] = 'x'))
@@ -1434,13 +1444,13 @@ TEST(test_dump_knows_every_field_of_the_state_structs)
 	       sizeof(struct fsm_ctr));
 	CHECKF(sizeof(struct fsm_terminated) == 728, "struct fsm_terminated is %zu bytes",
 	       sizeof(struct fsm_terminated));
-	CHECKF(sizeof(struct fsm_pod) == 3080, "struct fsm_pod is %zu bytes",
+	CHECKF(sizeof(struct fsm_pod) == 3136, "struct fsm_pod is %zu bytes",
 	       sizeof(struct fsm_pod));
-	CHECKF(sizeof(struct fsm_pod_spec) == 256, "struct fsm_pod_spec is %zu bytes",
+	CHECKF(sizeof(struct fsm_pod_spec) == 280, "struct fsm_pod_spec is %zu bytes",
 	       sizeof(struct fsm_pod_spec));
 	CHECKF(sizeof(struct fsm_node_config) == 576, "struct fsm_node_config is %zu bytes",
 	       sizeof(struct fsm_node_config));
-	CHECKF(sizeof(struct fsm_state) == 1312, "struct fsm_state is %zu bytes",
+	CHECKF(sizeof(struct fsm_state) == 1336, "struct fsm_state is %zu bytes",
 	       sizeof(struct fsm_state));
 }
 

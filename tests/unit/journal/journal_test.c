@@ -67,6 +67,10 @@ static struct fsm_event sample(enum fsm_event_kind k, uint64_t ts)
 	case FSM_EV_API_BACKOFF:
 		e.u.api_backoff = (struct fsm_ev_api_backoff){"pods", 812, "LIST pods: HTTP 500"};
 		break;
+	case FSM_EV_API_OBJECT:
+		e.u.api_object = (struct fsm_ev_api_object){"Secret", "ns1", "creds", "812", true,
+		                                           "0123456789abcdef"};
+		break;
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
 		break;
@@ -146,6 +150,13 @@ static int event_eq(const struct fsm_event *a, const struct fsm_event *b)
 		return streq(a->u.api_backoff.resource, b->u.api_backoff.resource) &&
 		       a->u.api_backoff.delay_ms == b->u.api_backoff.delay_ms &&
 		       streq(a->u.api_backoff.reason, b->u.api_backoff.reason);
+	case FSM_EV_API_OBJECT:
+		return streq(a->u.api_object.object_kind, b->u.api_object.object_kind) &&
+		       streq(a->u.api_object.namespace_, b->u.api_object.namespace_) &&
+		       streq(a->u.api_object.name, b->u.api_object.name) &&
+		       streq(a->u.api_object.resource_version, b->u.api_object.resource_version) &&
+		       a->u.api_object.exists == b->u.api_object.exists &&
+		       streq(a->u.api_object.hash, b->u.api_object.hash);
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
 		return 1;
