@@ -81,6 +81,10 @@ struct sim_opts {
 	                            * side-loaded later (a cri.image event) */
 	uint32_t pm_image_gc_tick; /* per tick: an image is garbage-collected */
 	bool api;                  /* joined to an API server: Node, Lease, events, deletes */
+	/* Volumes (0 by default: no draws, the streams of other options stay as
+	 * they were): pods with a configMap and an emptyDir volume, failed setups,
+	 * and per tick a ConfigMap of theirs reported changed (api.object). */
+	uint32_t pm_volumes, pm_fail_volume, pm_object_tick;
 };
 
 SIM_FN void sim_opts_default(struct sim_opts *o, uint64_t seed, uint32_t pods)
@@ -128,6 +132,9 @@ SIM_FN void sim_opts_stress(struct sim_opts *o)
 	o->pm_probe_run_readiness = 40;
 	o->pm_delete_tick = 200;
 	o->pm_update_tick = 60;
+	o->pm_volumes = 300;
+	o->pm_fail_volume = 150;
+	o->pm_object_tick = 150;
 	o->pm_evict_tick = 20;
 	o->pm_stats_tick = 300;
 	o->pm_relist_tick = 200;
@@ -180,6 +187,7 @@ struct sim_pod {
 	int64_t deadline_s; /* -1 none */
 	uint32_t nctr, ninit;
 	struct sim_ctr c[SIM_CTRS_MAX];
+	int32_t cfg; /* the ConfigMap cfg-<n> its volume reads; -1: no volumes */
 	/* API side */
 	bool present;  /* made by the controller, DELETED not sent */
 	bool added;    /* ADDED sent */
@@ -212,6 +220,7 @@ enum sim_act_type {
 	SA_RELIST, /* cri.container running again for a running container */
 	SA_IMAGE,  /* cri.image: ok (side-loaded) or not (garbage-collected) */
 	SA_CONFIG,
+	SA_OBJECT, /* api.object: ConfigMap cfg-<ctr> with content <value> (or gone) */
 };
 
 enum sim_op {
@@ -577,6 +586,13 @@ SIM_FN void sim_pod_json(struct sim *s, struct sim_pod *p)
 		         (long long)p->deadline_s);
 		fsm_buf_puts(&b, tmp);
 	}
+	if (p->cfg >= 0) {
+		snprintf(tmp, sizeof(tmp),
+		         ",\"volumes\":[{\"name\":\"cfg\",\"configMap\":{\"name\":\"cfg-%d\"}},"
+		         "{\"name\":\"scratch\",\"emptyDir\":{}}]",
+		         p->cfg);
+		fsm_buf_puts(&b, tmp);
+	}
 	if (p->ninit > 0) {
 		fsm_buf_puts(&b, ",\"initContainers\":[");
 		for (uint32_t i = 0; i < p->ninit; i++) {
@@ -663,6 +679,7 @@ SIM_FN struct sim_pod *sim_pod_new(struct sim *s)
 	static const int64_t graces[] = {0, 1, 2, 5, 10, 30};
 	p->grace_s = graces[sim_rand(s) % 6];
 	p->deadline_s = sim_pm(s, s->o.pm_deadline) ? (int64_t)sim_between(s, 20, 600) : -1;
+	p->cfg = s->o.pm_volumes > 0 && sim_pm(s, s->o.pm_volumes) ? (int32_t)(sim_rand(s) % 3) : -1;
 	uint64_t ni = sim_rand(s) % 100;
 	p->ninit = ni < 60 ? 0 : ni < 85 ? 1 : 2;
 	p->nctr = p->ninit + (uint32_t)sim_between(s, 1, 3);
@@ -984,7 +1001,10 @@ SIM_FN void sim_dispatch(struct sim *s, const struct fsm_command *c)
 	case FSM_CMD_API_POD_STATUS:
 		a = sim_effect(s, c, sim_between(s, 2, 60), true);
 		break;
-	default: /* removes, reject, evict, exec */
+	case FSM_CMD_VOLUME_SETUP:
+		a = sim_effect(s, c, sim_between(s, 2, 300), !sim_pm(s, s->o.pm_fail_volume));
+		break;
+	default: /* removes, reject, evict, exec, volume teardowns */
 		a = sim_effect(s, c, sim_between(s, 2, 100), true);
 		break;
 	}
@@ -1065,6 +1085,12 @@ SIM_FN void sim_control(struct sim *s)
 		sim_act_push(s);
 		a = sim_act_new(s, SA_PRESSURE, at + sim_between(s, 500, 5000));
 		a->value = (int64_t)sim_between(s, 8, 200) << 30;
+		sim_act_push(s);
+	}
+	if (s->o.pm_object_tick > 0 && sim_pm(s, s->o.pm_object_tick)) {
+		struct sim_act *a = sim_act_new(s, SA_OBJECT, s->now + sim_between(s, 0, 500));
+		a->ctr = (int32_t)(sim_rand(s) % 3);
+		a->value = (int64_t)(sim_rand(s) % 5); /* 0: deleted */
 		sim_act_push(s);
 	}
 	if (present > 0 && sim_pm(s, s->o.pm_stats_tick)) {
@@ -1356,6 +1382,18 @@ SIM_FN bool sim_fire(struct sim *s, struct sim_act *a)
 		e->u.api_pod.object_len = p->json_len;
 		return true;
 	}
+	case SA_OBJECT:
+		e = sim_event(s, FSM_EV_API_OBJECT);
+		snprintf(buf, sizeof(buf), "cfg-%d", a->ctr);
+		e->u.api_object.object_kind = "ConfigMap";
+		e->u.api_object.namespace_ = "default";
+		e->u.api_object.name = sim_str(s, buf);
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)s->seq + 1);
+		e->u.api_object.resource_version = sim_str(s, buf);
+		e->u.api_object.exists = a->value != 0;
+		snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)a->value);
+		e->u.api_object.hash = a->value != 0 ? sim_str(s, buf) : "";
+		return true;
 	case SA_PRESSURE:
 		e = sim_event(s, FSM_EV_NODE_PRESSURE);
 		e->u.node_pressure.signal = "memory.available";

@@ -356,6 +356,8 @@ struct watch {
 	uint64_t fails;
 	uint64_t first_fail_seq;
 	char fail[FAILS_SHOWN][400];
+	uint64_t setups;     /* volume.setup commands seen */
+	uint64_t teardowns;  /* volume.teardown commands seen */
 };
 
 static void watch_fail(struct watch *w, const struct fsm_event *ev, const char *fmt, ...)
@@ -419,6 +421,21 @@ static void check_commands(const struct fsm_state *st, const struct fsm_out *out
 {
 	for (size_t i = 0; i < out->n; i++) {
 		const struct fsm_command *c = &out->cmds[i];
+		w->setups += c->kind == FSM_CMD_VOLUME_SETUP;
+		w->teardowns += c->kind == FSM_CMD_VOLUME_TEARDOWN;
+		if (c->kind == FSM_CMD_CRI_RUN_SANDBOX || c->kind == FSM_CMD_VOLUME_TEARDOWN) {
+			/* (j) a pod's sandbox is made only once its volumes are set up;
+			 * its volumes are torn down only once its sandbox is gone and no
+			 * setup is in flight */
+			const struct fsm_pod *p = fsm_state_pod(st, c->pod_uid);
+			bool run = c->kind == FSM_CMD_CRI_RUN_SANDBOX;
+			if (p != NULL && p->spec.nvolumes > 0 && run && !p->vol_ready)
+				watch_fail(w, ev, "(j) %s before the pod's volumes are set up", c->id);
+			if (p != NULL && !run && (p->sb_stage != FSM_SB_NONE || p->vol_busy))
+				watch_fail(w, ev, "(j) %s while the sandbox stage is %d (setup in flight: %d)",
+				           c->id, (int)p->sb_stage, p->vol_busy);
+			continue;
+		}
 		if (c->kind != FSM_CMD_CRI_CREATE_CONTAINER &&
 		    c->kind != FSM_CMD_CRI_START_CONTAINER)
 			continue;
@@ -564,11 +581,13 @@ static void save_stream(uint64_t seed, uint64_t upto_seq, char *path, size_t n)
 
 TEST(invariants_hold_over_random_streams)
 {
-	uint64_t events = 0, failed_seeds = 0;
+	uint64_t events = 0, failed_seeds = 0, setups = 0, teardowns = 0;
 	for (int k = 0; k < SEEDS; k++) {
 		uint64_t seed = test_rand() | 1;
 		struct watch w;
 		uint64_t fails = run_seed(seed, &w, &events);
+		setups += w.setups;
+		teardowns += w.teardowns;
 		if (fails > 0) {
 			failed_seeds++;
 			char path[700];
@@ -586,6 +605,9 @@ TEST(invariants_hold_over_random_streams)
 			break; /* enough to read */
 	}
 	CHECK(events >= (uint64_t)EVENTS_PER_SEED * SEEDS || failed_seeds > 0);
+	/* the streams exercised the volumes too */
+	CHECKF(setups > SEEDS && teardowns > 0, "%llu volume setups, %llu teardowns",
+	       (unsigned long long)setups, (unsigned long long)teardowns);
 }
 
 /* ---- directed scenarios: the races the simulator found, pinned down ----
