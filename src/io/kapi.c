@@ -114,6 +114,10 @@ static void call_free(struct call *c)
 		curl_easy_cleanup(c->easy);
 	curl_slist_free_all(c->headers);
 	free(c->body);
+	/* What was received may be a Secret (DESIGN.md contract 8): its bytes do
+	 * not stay behind in freed memory. */
+	if (c->in != NULL)
+		explicit_bzero(c->in, c->in_cap);
 	free(c->in);
 	free(c);
 }
@@ -196,9 +200,15 @@ static int grow(struct call *c, size_t need)
 	size_t cap = c->in_cap ? c->in_cap : 4096;
 	while (cap < need)
 		cap *= 2;
-	char *p = realloc(c->in, cap);
+	/* Not realloc: the old buffer is wiped before it is freed (call_free). */
+	char *p = malloc(cap);
 	if (p == NULL)
 		return -1;
+	if (c->in != NULL) {
+		memcpy(p, c->in, c->in_len);
+		explicit_bzero(c->in, c->in_cap);
+		free(c->in);
+	}
 	c->in = p;
 	c->in_cap = cap;
 	return 0;
@@ -231,6 +241,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	memmove(c->in, c->in + start, c->in_len - start);
 	c->in_len -= start;
+	explicit_bzero(c->in + c->in_len, start); /* the lines handed over */
 	return n;
 }
 

@@ -45,7 +45,7 @@
 #include "io/kapi.h"
 #include "io/reactor.h"
 
-#define IO_OBJWATCH_OBJECTS_MAX 4096
+#define IO_OBJWATCH_OBJECTS_MAX 512 /* each holds a watch: below KAPI_CALLS_MAX */
 #define IO_OBJWATCH_REFS_MAX    65536
 #define IO_OBJWATCH_WAITS_MAX   65536 /* io_objwatch_when_synced's waits at once */
 
