@@ -27,6 +27,7 @@
 
 #define NODE_IMAGES_MAX 50 /* nodeStatusMaxImages */
 #define REGISTER_RETRY_MS 7000 /* the kubelet's longest registration back-off */
+#define RUNTIME_DOWN_AFTER_MS 30000 /* the kubelet's baseRuntimeSyncThreshold */
 
 static const char *const mirror_annotation = "kubernetes.io/config.mirror";
 
@@ -118,14 +119,38 @@ static const struct {
 			    {"container runtime is down", "kubelet is posting ready status"}},
 };
 
+/* Why the node is not Ready, as the kubelet's ReadyCondition writes it (an
+ * aggregate of the runtime's and the network's errors: one message alone, more
+ * than one as "[a, b]"); "" when it is Ready. */
+static void node_not_ready_message(const struct fsm_api_node *n, char *out, size_t len)
+{
+	const char *errs[3];
+	size_t k = 0;
+	if (n->runtime_down)
+		errs[k++] = "container runtime is down";
+	if (n->runtime_error[0] != '\0')
+		errs[k++] = n->runtime_error;
+	if (n->network_error[0] != '\0' && (k == 0 || strcmp(errs[k - 1], n->network_error) != 0))
+		errs[k++] = n->network_error;
+	out[0] = '\0';
+	if (k == 1)
+		snprintf(out, len, "%s", errs[0]);
+	else if (k == 2)
+		snprintf(out, len, "[%s, %s]", errs[0], errs[1]);
+	else if (k == 3)
+		snprintf(out, len, "[%s, %s, %s]", errs[0], errs[1], errs[2]);
+}
+
 static void node_conditions_update(struct fold *f)
 {
 	struct fsm_api_node *n = &f->s->node;
+	char why[FSM_MESSAGE_BYTES * 3];
+	node_not_ready_message(n, why, sizeof(why));
 	bool now[FSM_NODE_CONDS] = {
 		[FSM_NODE_MEMORY] = node_pressed(f->s, "memory."),
 		[FSM_NODE_DISK] = node_pressed(f->s, "nodefs.") || node_pressed(f->s, "imagefs."),
 		[FSM_NODE_PID] = node_pressed(f->s, "pid."),
-		[FSM_NODE_READY] = true,
+		[FSM_NODE_READY] = why[0] == '\0',
 	};
 	for (int i = 0; i < FSM_NODE_CONDS; i++)
 		if (n->cond_transition_wall_ms[i] == 0 || n->cond[i] != now[i]) {
@@ -228,7 +253,12 @@ static int node_status_json(const struct fsm_state *s, uint64_t heartbeat_wall, 
 		fsm_buf_puts(b, ",\"reason\":");
 		fsm_buf_json_str(b, node_conds[i].reason[on]);
 		fsm_buf_puts(b, ",\"message\":");
-		fsm_buf_json_str(b, node_conds[i].message[on]);
+		char why[FSM_MESSAGE_BYTES * 3];
+		if (i == FSM_NODE_READY && !on)
+			node_not_ready_message(&s->node, why, sizeof(why));
+		fsm_buf_json_str(b, i == FSM_NODE_READY && !on && why[0] != '\0'
+					    ? why
+					    : node_conds[i].message[on]);
 		fsm_buf_putc(b, '}');
 	}
 	fsm_buf_putc(b, ']');
@@ -412,6 +442,14 @@ static bool node_on_timer(struct fold *f, const char *key)
 	if (strncmp(key, "node/", 5) != 0)
 		return false;
 	const char *what = key + 5;
+	if (strcmp(what, "runtime") == 0) {
+		/* The Status call has failed for the kubelet's threshold (30 s). */
+		if (f->s->node.runtime_fail_ts_ms != 0) {
+			f->s->node.runtime_down = true;
+			api_node_sync(f);
+		}
+		return true;
+	}
 	if (!api_on(f))
 		return true;
 	if (strcmp(what, "lease") == 0 && f->s->node.registered)
@@ -775,6 +813,39 @@ bool api_on_effect(struct fold *f, const char *verb, const char *uid, const char
 		return true;
 	}
 	return false;
+}
+
+/* "<Type>=false reason:<r> message:<m>", as the kubelet prints a RuntimeCondition. */
+static void condition_error(char *out, size_t len, const char *prefix, const char *type,
+			    bool ready, const char *reason, const char *message)
+{
+	out[0] = '\0';
+	if (!ready)
+		snprintf(out, len, "%s: %s=false reason:%s message:%s", prefix, type, reason, message);
+}
+
+void api_on_cri_status(struct fold *f, const struct fsm_ev_cri_status *st)
+{
+	struct fsm_api_node *n = &f->s->node;
+	if (!st->ok) {
+		/* The kubelet's runtime is down once its last good answer is older
+		 * than 30 s (baseRuntimeSyncThreshold); earlier errors stand. */
+		if (n->runtime_fail_ts_ms == 0) {
+			n->runtime_fail_ts_ms = f->now;
+			fold_timer_set(f, "", "node/runtime", f->now + RUNTIME_DOWN_AFTER_MS);
+		}
+		return;
+	}
+	if (n->runtime_fail_ts_ms != 0)
+		fold_timer_cancel(f, "", "node/runtime");
+	n->runtime_fail_ts_ms = 0;
+	n->runtime_down = false;
+	condition_error(n->runtime_error, sizeof(n->runtime_error), "container runtime not ready",
+			"RuntimeReady", st->runtime_ready, st->runtime_reason, st->runtime_message);
+	condition_error(n->network_error, sizeof(n->network_error),
+			"container runtime network not ready", "NetworkReady", st->network_ready,
+			st->network_reason, st->network_message);
+	api_node_sync(f);
 }
 
 bool api_on_timer(struct fold *f, const char *key)

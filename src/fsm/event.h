@@ -35,8 +35,9 @@ enum fsm_event_kind {
 	FSM_EV_CLOCK = 12,
 	FSM_EV_API_BACKOFF = 13,
 	FSM_EV_API_OBJECT = 14,
+	FSM_EV_CRI_STATUS = 15,
 };
-#define FSM_EV_KIND_COUNT 15
+#define FSM_EV_KIND_COUNT 16
 
 enum fsm_watch_type {
 	FSM_WATCH_NONE = 0,
@@ -158,6 +159,20 @@ struct fsm_ev_api_object {
 	const char *hash; /* 16 hex digits; "" when it does not exist */
 };
 
+/* The runtime's health, as its CRI Status call answers (the kubelet's
+ * updateRuntimeUp): reported when it changes. ok false: the call failed (error
+ * says why); else the RuntimeReady and NetworkReady conditions. */
+struct fsm_ev_cri_status {
+	bool ok;
+	const char *error;
+	bool runtime_ready;
+	const char *runtime_reason;
+	const char *runtime_message;
+	bool network_ready;
+	const char *network_reason;
+	const char *network_message;
+};
+
 struct fsm_ev_pod_stats {
 	const char *pod_uid;
 	int64_t memory_bytes;
@@ -191,6 +206,7 @@ struct fsm_event {
 		struct fsm_ev_pod_stats pod_stats;
 		struct fsm_ev_api_backoff api_backoff;
 		struct fsm_ev_api_object api_object;
+		struct fsm_ev_cri_status cri_status;
 	} u;
 };
 

@@ -461,6 +461,12 @@ enum {
 	EF_RESOURCE_VERSION,
 	EF_EXISTS,
 	EF_HASH,
+	EF_RUNTIME_READY,
+	EF_RUNTIME_REASON,
+	EF_RUNTIME_MESSAGE,
+	EF_NETWORK_READY,
+	EF_NETWORK_REASON,
+	EF_NETWORK_MESSAGE,
 	EF_COUNT
 };
 
@@ -509,6 +515,12 @@ static const char *const event_field_names[EF_COUNT] = {
 	[EF_RESOURCE_VERSION] = "resource_version",
 	[EF_EXISTS] = "exists",
 	[EF_HASH] = "hash",
+	[EF_RUNTIME_READY] = "runtime_ready",
+	[EF_RUNTIME_REASON] = "runtime_reason",
+	[EF_RUNTIME_MESSAGE] = "runtime_message",
+	[EF_NETWORK_READY] = "network_ready",
+	[EF_NETWORK_REASON] = "network_reason",
+	[EF_NETWORK_MESSAGE] = "network_message",
 };
 
 /* The top-level keys of a command line. */
@@ -679,6 +691,17 @@ static const struct field api_object_fields[] = {
 	{EF_HASH, V_STR, 0, EV(u.api_object.hash), 0},
 };
 
+static const struct field cri_status_fields[] = {
+	{EF_OK, V_BOOL, 0, EV(u.cri_status.ok), 0},
+	{EF_ERROR, V_STR, 0, EV(u.cri_status.error), 0},
+	{EF_RUNTIME_READY, V_BOOL, 0, EV(u.cri_status.runtime_ready), 0},
+	{EF_RUNTIME_REASON, V_STR, 0, EV(u.cri_status.runtime_reason), 0},
+	{EF_RUNTIME_MESSAGE, V_STR, 0, EV(u.cri_status.runtime_message), 0},
+	{EF_NETWORK_READY, V_BOOL, 0, EV(u.cri_status.network_ready), 0},
+	{EF_NETWORK_REASON, V_STR, 0, EV(u.cri_status.network_reason), 0},
+	{EF_NETWORK_MESSAGE, V_STR, 0, EV(u.cri_status.network_message), 0},
+};
+
 struct field_list {
 	const struct field *f;
 	size_t n;
@@ -701,6 +724,7 @@ static const struct field_list kind_fields[FSM_EV_KIND_COUNT] = {
 	[FSM_EV_POD_STATS] = FIELDS(pod_stats_fields),
 	[FSM_EV_API_BACKOFF] = FIELDS(api_backoff_fields),
 	[FSM_EV_API_OBJECT] = FIELDS(api_object_fields),
+	[FSM_EV_CRI_STATUS] = FIELDS(cri_status_fields),
 };
 
 /* id and pod_uid: the writer puts `cmd` between them. */

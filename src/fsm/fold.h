@@ -85,6 +85,8 @@ void api_event(struct fold *f, struct fsm_pod *p, int ctr, const char *type, con
 	       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 bool api_on_effect(struct fold *f, const char *verb, const char *uid, const char *rest);
 bool api_on_timer(struct fold *f, const char *key);
+/* A cri.status event: the runtime's health, for the node's Ready condition. */
+void api_on_cri_status(struct fold *f, const struct fsm_ev_cri_status *st);
 void api_pending(struct fold *f);
 /* pod.c: the pod's status sent again as it stands (a new version), or re-issued
  * under its current version after a restart. */

@@ -24,6 +24,7 @@ static const char *const event_kinds[FSM_EV_KIND_COUNT] = {
 	[FSM_EV_CLOCK] = "clock",
 	[FSM_EV_API_BACKOFF] = "api.backoff",
 	[FSM_EV_API_OBJECT] = "api.object",
+	[FSM_EV_CRI_STATUS] = "cri.status",
 };
 
 static const char *const watch_types[] = {

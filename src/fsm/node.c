@@ -1326,6 +1326,9 @@ int fsm_fold(struct fsm_state *s, const struct fsm_event *ev, struct fsm_out *ou
 	case FSM_EV_API_OBJECT:
 		fold_api_object(&f, &ev->u.api_object);
 		break;
+	case FSM_EV_CRI_STATUS:
+		api_on_cri_status(&f, &ev->u.cri_status);
+		break;
 	case FSM_EV_API_BACKOFF: /* counted; nothing waits on it */
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:

@@ -90,6 +90,15 @@ struct fsm_api_node {
 	uint64_t status_sent_ts_ms;
 	bool cond[FSM_NODE_CONDS];           /* True / False */
 	uint64_t cond_transition_wall_ms[FSM_NODE_CONDS]; /* 0: never computed */
+	/* The runtime's health (cri.status), as the kubelet's runtimeState: the CRI
+	 * Status call failing since runtime_fail_ts_ms (0: it answers) makes the
+	 * runtime down 30 s later (timer "node/runtime"); its last answer's
+	 * RuntimeReady and NetworkReady errors ("" when ready). Any of them makes
+	 * the node NotReady. */
+	uint64_t runtime_fail_ts_ms;
+	bool runtime_down;
+	char runtime_error[FSM_MESSAGE_BYTES];
+	char network_error[FSM_MESSAGE_BYTES];
 };
 
 /* The newest value of a pressure signal. */

@@ -1386,6 +1386,14 @@ int fsm_state_dump(const struct fsm_state *s, struct fsm_buf *out)
 	w_u64(&w, n->status_acked);
 	w_raw(&w, ",\"status_sent_ts_ms\":");
 	w_u64(&w, n->status_sent_ts_ms);
+	w_raw(&w, ",\"runtime_fail_ts_ms\":");
+	w_u64(&w, n->runtime_fail_ts_ms);
+	w_raw(&w, ",\"runtime_down\":");
+	w_bool(&w, n->runtime_down);
+	w_raw(&w, ",\"runtime_error\":");
+	W_ARR(&w, n->runtime_error);
+	w_raw(&w, ",\"network_error\":");
+	W_ARR(&w, n->network_error);
 	w_raw(&w, ",\"conds\":[");
 	for (int i = 0; i < FSM_NODE_CONDS; i++) {
 		w_raw(&w, i == 0 ? "{\"status\":" : ",{\"status\":");

@@ -150,6 +150,7 @@ union pb_payload {
 	Ledgerlet__Journal__Clock clock;
 	Ledgerlet__Journal__ApiBackoff api_backoff;
 	Ledgerlet__Journal__ApiObject api_object;
+	Ledgerlet__Journal__CriStatus cri_status;
 };
 
 static void event_to_pb(const struct fsm_event *ev, PbEvent *pe, union pb_payload *u)
@@ -275,6 +276,18 @@ static void event_to_pb(const struct fsm_event *ev, PbEvent *pe, union pb_payloa
 		u->api_object.hash = s_out(ev->u.api_object.hash);
 		pe->api_object = &u->api_object;
 		break;
+	case FSM_EV_CRI_STATUS:
+		ledgerlet__journal__cri_status__init(&u->cri_status);
+		u->cri_status.ok = ev->u.cri_status.ok;
+		u->cri_status.error = s_out(ev->u.cri_status.error);
+		u->cri_status.runtime_ready = ev->u.cri_status.runtime_ready;
+		u->cri_status.runtime_reason = s_out(ev->u.cri_status.runtime_reason);
+		u->cri_status.runtime_message = s_out(ev->u.cri_status.runtime_message);
+		u->cri_status.network_ready = ev->u.cri_status.network_ready;
+		u->cri_status.network_reason = s_out(ev->u.cri_status.network_reason);
+		u->cri_status.network_message = s_out(ev->u.cri_status.network_message);
+		pe->cri_status = &u->cri_status;
+		break;
 	case FSM_EV_NONE:
 		assert(!"event without a kind");
 		break;
@@ -394,6 +407,16 @@ static int event_from_pb(const PbEvent *pe, struct fsm_event *ev, char *why, siz
 		ev->u.api_object.resource_version = s_in(pe->api_object->resource_version);
 		ev->u.api_object.exists = pe->api_object->exists;
 		ev->u.api_object.hash = s_in(pe->api_object->hash);
+		break;
+	case FSM_EV_CRI_STATUS:
+		ev->u.cri_status.ok = pe->cri_status->ok;
+		ev->u.cri_status.error = s_in(pe->cri_status->error);
+		ev->u.cri_status.runtime_ready = pe->cri_status->runtime_ready;
+		ev->u.cri_status.runtime_reason = s_in(pe->cri_status->runtime_reason);
+		ev->u.cri_status.runtime_message = s_in(pe->cri_status->runtime_message);
+		ev->u.cri_status.network_ready = pe->cri_status->network_ready;
+		ev->u.cri_status.network_reason = s_in(pe->cri_status->network_reason);
+		ev->u.cri_status.network_message = s_in(pe->cri_status->network_message);
 		break;
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
@@ -683,6 +706,13 @@ int jnl_codec_event_copy(struct fsm_arena *a, struct fsm_event *d, const struct 
 		rc = rc ? rc : cp(a, &d->u.api_object.name);
 		rc = rc ? rc : cp(a, &d->u.api_object.resource_version);
 		rc = rc ? rc : cp(a, &d->u.api_object.hash);
+		break;
+	case FSM_EV_CRI_STATUS:
+		rc = cp(a, &d->u.cri_status.error);
+		rc = rc ? rc : cp(a, &d->u.cri_status.runtime_reason);
+		rc = rc ? rc : cp(a, &d->u.cri_status.runtime_message);
+		rc = rc ? rc : cp(a, &d->u.cri_status.network_reason);
+		rc = rc ? rc : cp(a, &d->u.cri_status.network_message);
 		break;
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:

@@ -97,6 +97,15 @@ static bool event_equal(const struct fsm_event *a, const struct fsm_event *b)
 		       str_eq(a->u.api_object.resource_version, b->u.api_object.resource_version) &&
 		       a->u.api_object.exists == b->u.api_object.exists &&
 		       str_eq(a->u.api_object.hash, b->u.api_object.hash);
+	case FSM_EV_CRI_STATUS:
+		return a->u.cri_status.ok == b->u.cri_status.ok &&
+		       str_eq(a->u.cri_status.error, b->u.cri_status.error) &&
+		       a->u.cri_status.runtime_ready == b->u.cri_status.runtime_ready &&
+		       str_eq(a->u.cri_status.runtime_reason, b->u.cri_status.runtime_reason) &&
+		       str_eq(a->u.cri_status.runtime_message, b->u.cri_status.runtime_message) &&
+		       a->u.cri_status.network_ready == b->u.cri_status.network_ready &&
+		       str_eq(a->u.cri_status.network_reason, b->u.cri_status.network_reason) &&
+		       str_eq(a->u.cri_status.network_message, b->u.cri_status.network_message);
 	case FSM_EV_CLOCK:
 		return true;
 	default:
@@ -465,6 +474,9 @@ static const char *const canonical_lines[] = {
 	"\"reason\":\"LIST pods: 500\"}",
 	"{\"ts_ms\":1015,\"kind\":\"api.object\",\"object_kind\":\"Secret\",\"namespace\":\"ns1\","
 	"\"name\":\"creds\",\"resource_version\":\"812\",\"exists\":true,\"hash\":\"00000000000000d1\"}",
+	"{\"ts_ms\":1016,\"kind\":\"cri.status\",\"ok\":true,\"error\":\"\",\"runtime_ready\":true,"
+	"\"runtime_reason\":\"\",\"runtime_message\":\"\",\"network_ready\":false,\"network_reason\":"
+	"\"NetworkPluginNotReady\",\"network_message\":\"cni plugin not initialized\"}",
 	"{\"ts_ms\":1013,\"kind\":\"cri.sandbox\",\"pod_uid\":\"\",\"attempt\":0,\"id\":\"\","
 	"\"state\":\"\",\"ip\":\"\"}",
 };
@@ -1219,6 +1231,16 @@ static void rand_event(struct fsm_event *ev, struct fsm_arena *a)
 		ev->u.api_object.resource_version = rand_str(a);
 		ev->u.api_object.exists = rand_i64() & 1;
 		ev->u.api_object.hash = rand_str(a);
+		break;
+	case FSM_EV_CRI_STATUS:
+		ev->u.cri_status.ok = rand_i64() & 1;
+		ev->u.cri_status.error = rand_str(a);
+		ev->u.cri_status.runtime_ready = rand_i64() & 1;
+		ev->u.cri_status.runtime_reason = rand_str(a);
+		ev->u.cri_status.runtime_message = rand_str(a);
+		ev->u.cri_status.network_ready = rand_i64() & 1;
+		ev->u.cri_status.network_reason = rand_str(a);
+		ev->u.cri_status.network_message = rand_str(a);
 		break;
 	default:
 		break;

@@ -54,6 +54,7 @@ TEST(test_event_kinds_are_spelled_as_the_design_says)
 		{FSM_EV_CLOCK, "clock"},
 		{FSM_EV_API_BACKOFF, "api.backoff"},
 		{FSM_EV_API_OBJECT, "api.object"},
+		{FSM_EV_CRI_STATUS, "cri.status"},
 	};
 	CHECK_EQ_INT(sizeof(want) / sizeof(want[0]), FSM_EV_KIND_COUNT - 1);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

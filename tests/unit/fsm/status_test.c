@@ -1315,6 +1315,8 @@ static bool mutate(struct fixture *f, int k)
 	M(s->node.register_n++) M(s->node.lease_n++) M(s->node.status_hash++)
 	M(s->node.status_version++) M(s->node.status_acked++) M(s->node.status_sent_ts_ms++)
 	M(s->node.cond[FSM_NODE_PID] = true) M(s->node.cond_transition_wall_ms[FSM_NODE_READY]++)
+	M(s->node.runtime_fail_ts_ms++) M(s->node.runtime_down = true)
+	M(s->node.runtime_error[0] = 'r') M(s->node.network_error[0] = 'n')
 	/* a pod */
 	M(p->spec.name = "other") M(p->spec.namespace_ = "kube-system") M(p->source = "/etc/m.yaml")
 	M(p->spec.resource_version = "7") M(p->spec.generation++) M(p->spec.is_static = true)
@@ -1450,7 +1452,7 @@ TEST(test_dump_knows_every_field_of_the_state_structs)
 	       sizeof(struct fsm_pod_spec));
 	CHECKF(sizeof(struct fsm_node_config) == 576, "struct fsm_node_config is %zu bytes",
 	       sizeof(struct fsm_node_config));
-	CHECKF(sizeof(struct fsm_state) == 1336, "struct fsm_state is %zu bytes",
+	CHECKF(sizeof(struct fsm_state) == 2384, "struct fsm_state is %zu bytes",
 	       sizeof(struct fsm_state));
 }
 

@@ -71,6 +71,10 @@ static struct fsm_event sample(enum fsm_event_kind k, uint64_t ts)
 		e.u.api_object = (struct fsm_ev_api_object){"Secret", "ns1", "creds", "812", true,
 		                                           "0123456789abcdef"};
 		break;
+	case FSM_EV_CRI_STATUS:
+		e.u.cri_status = (struct fsm_ev_cri_status){true, "", true, "", "", false,
+		                                           "NetworkPluginNotReady", "cni not ready"};
+		break;
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
 		break;
@@ -157,6 +161,15 @@ static int event_eq(const struct fsm_event *a, const struct fsm_event *b)
 		       streq(a->u.api_object.resource_version, b->u.api_object.resource_version) &&
 		       a->u.api_object.exists == b->u.api_object.exists &&
 		       streq(a->u.api_object.hash, b->u.api_object.hash);
+	case FSM_EV_CRI_STATUS:
+		return a->u.cri_status.ok == b->u.cri_status.ok &&
+		       streq(a->u.cri_status.error, b->u.cri_status.error) &&
+		       a->u.cri_status.runtime_ready == b->u.cri_status.runtime_ready &&
+		       streq(a->u.cri_status.runtime_reason, b->u.cri_status.runtime_reason) &&
+		       streq(a->u.cri_status.runtime_message, b->u.cri_status.runtime_message) &&
+		       a->u.cri_status.network_ready == b->u.cri_status.network_ready &&
+		       streq(a->u.cri_status.network_reason, b->u.cri_status.network_reason) &&
+		       streq(a->u.cri_status.network_message, b->u.cri_status.network_message);
 	case FSM_EV_CLOCK:
 	case FSM_EV_NONE:
 		return 1;
