@@ -29,6 +29,7 @@
 #include "effects/effects.h"
 #include "effects/exec.h"
 #include "effects/probe.h"
+#include "effects/volume.h"
 #include "fsm/event_json.h"
 #include "fsm/status.h"
 #include "io/curl_glue.h"
@@ -36,6 +37,7 @@
 #include "io/kubeconfig.h"
 #include "io/manifests.h"
 #include "io/nodeinfo.h"
+#include "io/objwatch.h"
 #include "io/podwatch.h"
 #include "io/reactor.h"
 #include "replay.h"
@@ -43,6 +45,8 @@
 /* Timer ids below this are the fold's timers (hashes of their keys, masked);
  * the agent's own timers use ids above it. */
 #define TIMER_RELIST (UINT64_C(1) << 62)
+#define TIMER_RUNTIME_STATUS ((UINT64_C(1) << 62) + 1)
+#define RUNTIME_STATUS_PERIOD_MS 5000 /* the kubelet's updateRuntimeUp period */
 #define TIMER_ID_MASK ((UINT64_C(1) << 62) - 1)
 /* Events one turn may fold before it commits (a bound on the batch). */
 #define TURN_EVENTS_MAX 4096
@@ -77,6 +81,10 @@ struct agent {
 	struct kapi *kapi;         /* the API client, */
 	struct fx_api *api;        /* the API writer, */
 	struct io_podwatch *watch; /* the pods bound to this node */
+	struct io_objwatch *objw;  /* the ConfigMaps and Secrets their volumes read */
+	struct fx_volume *vol;     /* the volume executor */
+	char *runtime_health;      /* the last cri.status journaled, as a key */
+	bool status_in_flight;
 	struct fold_timer **timers; /* armed fold timers */
 	size_t ntimers;
 	uint64_t base_ts_ms, mono_at_base_ms;
@@ -364,6 +372,11 @@ static void dispatch_one(struct agent *a, const struct fsm_command *c)
 		      c->body ? c->body : "");
 		answer(a, c, true, FSM_ERR_NONE, "");
 		return;
+	case FSM_CMD_VOLUME_SETUP:
+	case FSM_CMD_VOLUME_TEARDOWN:
+		if (a->vol != NULL)
+			rc = fx_volume_dispatch(a->vol, c);
+		break;
 	case FSM_CMD_PROBE_START:
 	case FSM_CMD_PROBE_STOP:
 	case FSM_CMD_HOOK_RUN:
@@ -467,6 +480,72 @@ static void on_manifests(void *arg, int fd, uint32_t revents)
 	(void)revents;
 	if (io_manifests_changed(a->man))
 		scan_manifests(a);
+}
+
+/* The answer's condition of type: ready, reason and message (a missing one is
+ * not ready, as the kubelet reads it). */
+static void runtime_condition(const Runtime__V1__StatusResponse *r, const char *type, bool *ready,
+			      const char **reason, const char **message)
+{
+	*ready = false;
+	*reason = "";
+	*message = "the runtime reported no such condition";
+	const Runtime__V1__RuntimeStatus *st = r != NULL ? r->status : NULL;
+	for (size_t i = 0; st != NULL && i < st->n_conditions; i++) {
+		const Runtime__V1__RuntimeCondition *c = st->conditions[i];
+		if (c != NULL && c->type != NULL && strcmp(c->type, type) == 0) {
+			*ready = c->status;
+			*reason = c->reason != NULL ? c->reason : "";
+			*message = c->message != NULL ? c->message : "";
+			return;
+		}
+	}
+}
+
+/* A Status answer: journaled as cri.status when it differs from the last one
+ * (DESIGN.md contract 10: a healthy runtime writes nothing). */
+static void runtime_status_done(void *arg, const struct cri_result *res)
+{
+	struct agent *a = arg;
+	a->status_in_flight = false;
+	struct fsm_event ev = {.kind = FSM_EV_CRI_STATUS};
+	struct fsm_ev_cri_status *st = &ev.u.cri_status;
+	st->ok = res->grpc_status == 0 && res->response != NULL;
+	st->error = st->ok ? "" : res->message;
+	st->runtime_reason = st->runtime_message = st->network_reason = st->network_message = "";
+	if (st->ok) {
+		const Runtime__V1__StatusResponse *r = (const void *)res->response;
+		runtime_condition(r, "RuntimeReady", &st->runtime_ready, &st->runtime_reason,
+				  &st->runtime_message);
+		runtime_condition(r, "NetworkReady", &st->network_ready, &st->network_reason,
+				  &st->network_message);
+	}
+	/* A failing call is one state, whatever its message says. */
+	char key[3 * CRI_STATUS_MESSAGE_MAX];
+	snprintf(key, sizeof(key), "%d|%d|%s|%s|%d|%s|%s", st->ok, st->runtime_ready,
+		 st->runtime_reason, st->runtime_message, st->network_ready, st->network_reason,
+		 st->network_message);
+	if (a->runtime_health != NULL && strcmp(a->runtime_health, key) == 0)
+		return;
+	free(a->runtime_health);
+	a->runtime_health = strdup(key);
+	if (!st->ok)
+		logf_("container runtime status: %s", st->error);
+	sink_event(a, &ev);
+}
+
+static void on_runtime_status(void *arg, uint64_t id)
+{
+	struct agent *a = arg;
+	(void)id;
+	if (a->cri != NULL && !a->status_in_flight) {
+		Runtime__V1__StatusRequest req = RUNTIME__V1__STATUS_REQUEST__INIT;
+		if (cri_call(a->cri, CRI_STATUS, &req.base, RUNTIME_STATUS_PERIOD_MS,
+			     runtime_status_done, a) == 0)
+			a->status_in_flight = true;
+	}
+	io_timer_set(a->r, TIMER_RUNTIME_STATUS, io_reactor_now_ms(a->r) + RUNTIME_STATUS_PERIOD_MS,
+		     on_runtime_status, a);
 }
 
 static void on_relist(void *arg, uint64_t id)
@@ -654,6 +733,104 @@ static void reload(struct agent *a)
 
 static int api_open(struct agent *a);
 
+/* An object a volume reads changed: journaled as its version and hash. */
+static void object_changed(void *arg, const struct io_objwatch_change *c)
+{
+	struct fsm_event ev = {.kind = FSM_EV_API_OBJECT};
+	ev.u.api_object.object_kind = io_obj_kind_name(c->kind);
+	ev.u.api_object.namespace_ = c->namespace_;
+	ev.u.api_object.name = c->name;
+	ev.u.api_object.resource_version = c->resource_version;
+	ev.u.api_object.exists = c->exists;
+	ev.u.api_object.hash = c->hash;
+	sink_event(arg, &ev);
+}
+
+static void object_retry(void *arg, uint64_t delay_ms, const char *why)
+{
+	logf_("API objects: %s; again in %llu ms", why, (unsigned long long)delay_ms);
+	struct fsm_event ev = {.kind = FSM_EV_API_BACKOFF};
+	ev.u.api_backoff.resource = "configmaps,secrets";
+	ev.u.api_backoff.delay_ms = (int64_t)delay_ms;
+	ev.u.api_backoff.reason = why;
+	sink_event(arg, &ev);
+}
+
+/* The pods dir's owner: pod directories of another node's ledgerlet sharing the
+ * root are never taken for orphans. */
+static bool pods_dir_ours(const char *root, const char *node)
+{
+	char path[4096], have[256];
+	snprintf(path, sizeof(path), "%s/pods", root);
+	if (fx_mkdir_p(path, 0750) != 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/pods/.node", root);
+	FILE *fp = fopen(path, "r");
+	if (fp != NULL) {
+		bool same = fgets(have, sizeof(have), fp) != NULL && strcmp(have, node) == 0;
+		fclose(fp);
+		return same;
+	}
+	fp = fopen(path, "w");
+	if (fp == NULL)
+		return false;
+	fputs(node, fp);
+	return fclose(fp) == 0;
+}
+
+/*
+ * The volume executor, and with an API client the object watcher. On start
+ * (contract 5): the objects of pods whose volumes are set up are watched again,
+ * and pod directories the state does not know are removed.
+ */
+static int volumes_open(struct agent *a)
+{
+	const struct ll_config *conf = a->cfg->conf;
+	int rc = 0;
+	if (a->kapi != NULL) {
+		struct io_objwatch_config oc = {.api = a->kapi, .reactor = a->r};
+		struct io_objwatch_cb cb = {object_changed, object_retry, a};
+		rc = io_objwatch_new(&a->objw, &oc, &cb);
+	}
+	struct fx_volume_config vc = {.reactor = a->r, .root_dir = conf->root_dir,
+				      .node_name = conf->node_name, .host_ip = a->host_ip,
+				      .api = a->kapi, .objects = a->objw};
+	if (rc == 0)
+		rc = fx_volume_new(&a->vol, &vc, sink_of(a));
+	if (rc != 0) {
+		logf_("cannot start the volume executor: %s", strerror(-rc));
+		return -1;
+	}
+	const char **keep = calloc(a->s.npods + 1, sizeof(*keep));
+	if (keep == NULL)
+		return -1;
+	for (size_t i = 0; i < a->s.npods; i++) {
+		const struct fsm_pod *p = a->s.pods[i];
+		keep[i] = p->spec.uid;
+		if (a->objw == NULL || p->vol_n == 0 || p->vol_down != FSM_VOL_DOWN_NONE)
+			continue;
+		for (size_t k = 0; k < p->spec.nvolumes; k++)
+			for (size_t j = 0; j < p->spec.volumes[k].nrefs; j++) {
+				const struct fsm_object_ref *r = &p->spec.volumes[k].refs[j];
+				io_objwatch_ref(a->objw, p->spec.uid,
+						r->secret ? IO_OBJ_SECRET : IO_OBJ_CONFIGMAP,
+						p->spec.namespace_, r->name);
+			}
+	}
+	if (pods_dir_ours(conf->root_dir, conf->node_name)) {
+		int n = fx_volume_orphans(a->vol, keep, a->s.npods);
+		if (n > 0)
+			logf_("removed %d pod directories of pods this node no longer has", n);
+		else if (n < 0)
+			logf_("cleaning %s/pods: %s", conf->root_dir, strerror(-n));
+	} else {
+		logf_("%s/pods belongs to another node: its pod directories are left alone",
+		      conf->root_dir);
+	}
+	free(keep);
+	return 0;
+}
+
 static int runtime_open(struct agent *a)
 {
 	a->multi = curl_multi_init();
@@ -662,7 +839,7 @@ static int runtime_open(struct agent *a)
 		return -1;
 	}
 	const struct ll_config *conf = a->cfg->conf;
-	if (api_open(a) != 0)
+	if (api_open(a) != 0 || volumes_open(a) != 0)
 		return -1;
 	if (conf->runtime_endpoint == NULL)
 		return 0;
@@ -675,7 +852,7 @@ static int runtime_open(struct agent *a)
 	 * Secret environment. */
 	struct fx_exec_config xc = {.reactor = a->r, .cgroup_parent = conf->cgroup_root,
 				     .node_name = conf->node_name, .api = a->kapi,
-				     .host_ip = a->host_ip};
+				     .host_ip = a->host_ip, .root_dir = conf->root_dir};
 	rc = fx_exec_new(&a->exec, a->cri, &xc, sink_of(a));
 	if (rc == 0)
 		rc = fx_probe_new(&a->probe, a->r, a->multi, a->cri, sink_of(a));
@@ -854,6 +1031,8 @@ static void agent_free(struct agent *a)
 		cri_client_free(a->cri);
 	fx_probe_free(a->probe);
 	fx_exec_free(a->exec);
+	fx_volume_free(a->vol);
+	io_objwatch_free(a->objw);
 	io_podwatch_stop(a->watch);
 	fx_api_free(a->api);
 	kapi_free(a->kapi);
@@ -861,6 +1040,7 @@ static void agent_free(struct agent *a)
 		io_kubeconfig_free(&a->kc);
 	free(a->facts);
 	free(a->host_ip);
+	free(a->runtime_health);
 	if (a->glue != NULL)
 		io_curl_detach(a->glue);
 	if (a->multi != NULL)
@@ -941,8 +1121,10 @@ int agent_run(struct jnl *j, const struct agent_config *cfg)
 	apply_node_config(&a, cfg->conf->fold_json);
 	if (use_manifest_dir(&a, cfg->conf->static_pod_path) != 0)
 		goto out;
-	if (a.exec != NULL)
+	if (a.exec != NULL) {
 		on_relist(&a, TIMER_RELIST);
+		on_runtime_status(&a, TIMER_RUNTIME_STATUS);
+	}
 	if (api_watch(&a) != 0)
 		goto out;
 	if (commit_and_dispatch(&a) != 0 || a.failed)

@@ -565,6 +565,10 @@ int ll_config_load(const struct ll_flags *f, struct ll_config *out,
 		rc = set_str(&out->kubeconfig, f->kubeconfig);
 	if (rc == 0 && f->node_ip != NULL)
 		rc = set_str(&out->node_ip, f->node_ip);
+	if (rc == 0)
+		rc = set_str(&out->root_dir, f->root_dir != NULL && f->root_dir[0] != '\0'
+						     ? f->root_dir
+						     : LL_DEFAULT_ROOT_DIR);
 	if (rc == 0 && f->max_pods > 0)
 		l.max_pods = f->max_pods;
 	if (rc == 0 && out->static_pod_path != NULL && *out->static_pod_path == '\0')
@@ -607,6 +611,7 @@ void ll_config_free(struct ll_config *c)
 	free(c->cgroup_root);
 	free(c->kubeconfig);
 	free(c->node_ip);
+	free(c->root_dir);
 	free(c->fold_json);
 	*c = (struct ll_config){0};
 }

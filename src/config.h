@@ -43,6 +43,7 @@ struct ll_flags {
 	const char *node_labels;  /* --node-labels k=v,k2=v2 */
 	const char *taints;       /* --register-with-taints k=v:Effect,... */
 	const char *node_ip;      /* --node-ip */
+	const char *root_dir;     /* --root-dir */
 	int32_t max_pods;         /* --max-pods */
 };
 
@@ -53,6 +54,7 @@ struct ll_config {
 	char *cgroup_root;
 	char *kubeconfig; /* NULL: standalone */
 	char *node_ip;    /* NULL: found from the routes */
+	char *root_dir;   /* pods' volumes: <root_dir>/pods/<uid>/volumes (LL_DEFAULT_ROOT_DIR) */
 	double api_qps;
 	int32_t api_burst;
 	uint32_t node_status_update_ms;
@@ -64,6 +66,7 @@ struct ll_config {
 };
 
 #define LL_DEFAULT_MAX_PODS 110
+#define LL_DEFAULT_ROOT_DIR "/var/lib/ledgerlet"
 /* The Kubernetes release whose kubelet ledgerlet behaves as (nodeInfo.kubeletVersion). */
 #define LL_KUBELET_VERSION "v1.34.0+ledgerlet"
 

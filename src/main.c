@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -50,12 +51,14 @@ static void usage(FILE *f)
 		"  --node-labels k=v,... labels of the node, beside the kubelet's own\n"
 		"  --register-with-taints k=v:Effect,...  taints of the node\n"
 		"  --node-ip IP          the node's address (default: of the default route)\n"
+		"  --root-dir DIR        where pods' volumes live (default: the journal's parent\n"
+		"                        directory, %s with the default journal)\n"
 		"  --show-pods           print each pod's state changes as they happen\n"
 		"  --recover-journal     keep what verifies of a damaged journal, set the rest\n"
 		"                        aside under DIR/damaged-<ms>/, and start\n"
 		"  --once                report the journal's state and exit\n"
 		"  -h, --help\n",
-		DEFAULT_JOURNAL_DIR);
+		DEFAULT_JOURNAL_DIR, LL_DEFAULT_ROOT_DIR);
 }
 
 static int parse_flags(int argc, char **argv, struct flags *f)
@@ -73,6 +76,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 		{"node-labels", required_argument, NULL, 'L'},
 		{"register-with-taints", required_argument, NULL, 'T'},
 		{"node-ip", required_argument, NULL, 'I'},
+		{"root-dir", required_argument, NULL, 'R'},
 		{"max-pods", required_argument, NULL, 'P'},
 		{"show-pods", no_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
@@ -117,6 +121,9 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 			break;
 		case 'I':
 			f->ll.node_ip = optarg;
+			break;
+		case 'R':
+			f->ll.root_dir = optarg;
 			break;
 		case 'P': {
 			char *end;
@@ -241,6 +248,20 @@ int main(int argc, char **argv)
 	if (open_journal(&f, &j) != 0) {
 		ll_config_free(&conf);
 		return 1;
+	}
+	/* Without --root-dir, the pods' directories live beside the journal: in its
+	 * parent directory (/var/lib/ledgerlet for the default journal). */
+	static char root[PATH_MAX];
+	if (f.ll.root_dir == NULL && realpath(f.journal_dir, root) != NULL) {
+		char *slash = strrchr(root, '/');
+		if (slash != NULL)
+			*(slash == root ? slash + 1 : slash) = '\0';
+		f.ll.root_dir = root;
+		char *dup = strdup(root);
+		if (dup != NULL) {
+			free(conf.root_dir);
+			conf.root_dir = dup;
+		}
 	}
 	struct agent_config ac = {
 		.journal_dir = f.journal_dir,

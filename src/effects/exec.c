@@ -21,6 +21,7 @@
  * alone instead of reporting a state the command has already superseded.
  */
 #include "effects/exec.h"
+#include "effects/volume.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -213,6 +214,7 @@ struct fx_exec {
 	struct io_reactor *reactor;
 	struct fx_sink sink;
 	char *log_root;
+	char *root_dir; /* pods' volumes: <root_dir>/pods/<uid>/volumes/... */
 	char *cgroup_parent;
 	char *node_name;     /* FX_LABEL_MANAGED's value */
 	char *node_name_cfg; /* as configured (NULL: none): spec.nodeName of a fieldRef */
@@ -3628,6 +3630,26 @@ static enum prep prepare(struct op *op, const struct fsm_command *c, struct json
 			         op->pod.namespace_, op->pod.name, op->pod.uid);
 			return PREP_FAIL;
 		}
+		/* A volume's mount is relative to the pod's directory. */
+		for (size_t i = 0; i < op->ctr->n_mounts; i++) {
+			struct mount *m = &op->ctr->mounts[i];
+			if (m->host_path[0] == '/')
+				continue;
+			char path[4096];
+			if (fx_volume_host_path(op->x->root_dir, op->pod.uid, m->host_path, path,
+			                        sizeof(path)) != 0) {
+				snprintf(err, err_len, "body: mount %s: path too long",
+				         m->container_path);
+				return PREP_FAIL;
+			}
+			char *dup = strdup(path);
+			if (dup == NULL) {
+				snprintf(err, err_len, "out of memory");
+				return PREP_FAIL;
+			}
+			free(m->host_path);
+			m->host_path = dup;
+		}
 		/* Standalone, a ConfigMap or Secret cannot be read: fail now, as the
 		 * kubelet without a client does. */
 		bool secret = false;
@@ -3816,6 +3838,8 @@ int fx_exec_new(struct fx_exec **out, struct cri_client *cri, const struct fx_ex
 	const char *root = cfg->log_root != NULL && cfg->log_root[0] != '\0' ? cfg->log_root
 	                                                                     : FX_EXEC_LOG_ROOT;
 	x->log_root = strdup(root);
+	x->root_dir = strdup(cfg->root_dir != NULL && cfg->root_dir[0] != '\0' ? cfg->root_dir
+	                                                                       : FX_VOLUME_ROOT_DEFAULT);
 	/* "/var/log/pods/" and "/var/log/pods" name the same root. */
 	if (x->log_root != NULL) {
 		size_t n = strlen(x->log_root);
@@ -3841,7 +3865,7 @@ int fx_exec_new(struct fx_exec **out, struct cri_client *cri, const struct fx_ex
 	x->queue_max = cfg->queue_max ? cfg->queue_max : FX_EXEC_QUEUE_MAX;
 	x->n_dns_servers = cfg->n_dns_servers;
 	x->n_dns_searches = cfg->n_dns_searches;
-	if (x->log_root == NULL || x->node_name == NULL ||
+	if (x->log_root == NULL || x->root_dir == NULL || x->node_name == NULL ||
 	    (cfg->cgroup_parent != NULL && cfg->cgroup_parent[0] != '\0' &&
 	     x->cgroup_parent == NULL))
 		rc = -ENOMEM;
@@ -3884,6 +3908,7 @@ void fx_exec_free(struct fx_exec *x)
 		known_free(x->known[i]);
 	free(x->known);
 	free(x->log_root);
+	free(x->root_dir);
 	free(x->cgroup_parent);
 	free(x->node_name);
 	free(x->node_name_cfg);

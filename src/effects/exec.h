@@ -132,6 +132,10 @@ struct fx_exec_config {
 	struct io_reactor *reactor;
 	/* Where pods' logs go: <log_root>/<namespace>_<name>_<uid>/<container>/<n>.log. */
 	const char *log_root; /* NULL or "": FX_EXEC_LOG_ROOT */
+	/* The daemon's --root-dir: a create body's mount whose host_path is relative
+	 * (a volume of the pod) is under <root_dir>/pods/<uid>/ (effects/volume.h).
+	 * NULL or "": FX_VOLUME_ROOT_DEFAULT. */
+	const char *root_dir;
 	/*
 	 * The sandboxes' cgroup parent (cgroupfs driver: a path such as "/kubepods").
 	 * NULL or "": none is sent and containerd uses its own default, /k8s.io/<id>.

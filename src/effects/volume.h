@@ -47,10 +47,11 @@
  *   downwardAPI  items of fieldRef: metadata.name, metadata.namespace,
  *                metadata.uid, metadata.labels, metadata.annotations (whole, as
  *                key="value" lines in key order, or ['k']), spec.serviceAccountName,
- *                spec.nodeName, status.hostIP; resourceFieldRef fails. On disk,
- *                as the kubelet's.
+ *                spec.nodeName, status.hostIP; resourceFieldRef fails. On a
+ *                tmpfs, as the kubelet's (its plugin wraps a "Memory" emptyDir).
  *   projected    sources configMap, secret, downwardAPI and serviceAccountToken
- *                (TokenRequest POST .../serviceaccounts/<sa>/token with audience,
+ *                (TokenRequest POST .../serviceaccounts/<sa>/token with audience
+ *                (none: "audiences": null, as the kubelet's nil list encodes),
  *                expirationSeconds (default 3600) and the pod as bound object), all
  *                written into one directory, on a tmpfs.
  * Content is written as the kubelet's AtomicWriter writes it: the files in a
