@@ -22,6 +22,9 @@
 #    restarted, watches are cut, a 410 is forced, 500s and 429s (Retry-After) are
 #    injected and the server is slow: all end Running, each with one sandbox and one
 #    container, the writes stay bounded, and the pod source backs off.
+# 8. runtime_down_makes_node_not_ready: a ledgerlet whose runtime socket answers
+#    nothing registers its node, which turns NotReady with the kubelet's reason and
+#    message ("container runtime is down") once the CRI Status call has failed for 30 s.
 # 7. kill9_with_30_pods: 30 Ready pods; a kill -9 of ledgerlet and its restart,
 #    watched about once a second through the API: no container restarted, the Lease
 #    never lapsed, no pod went NotReady.
@@ -43,6 +46,10 @@ J2=$tmp/journal2
 M=$tmp/manifests
 LOG=$tmp/ledgerlet.log
 LOG2=$tmp/ledgerlet2.log
+J3=$tmp/journal3
+LOG3=$tmp/ledgerlet3.log
+NODE3=e2e-api-noruntime
+l3pid=
 NODE=e2e-api
 NODE2=e2e-api-taint
 PFX=apit- # every pod's name starts with it (llt-cri --prefix)
@@ -59,7 +66,7 @@ note() { echo "# $*"; }
 verdict() { if [ -z "$why" ]; then pass "$1"; else fail "$1" "${why# }"; fi; }
 
 ALL_TESTS="node_registers pod_runs_and_is_ready pod_delete_removes_it static_pod_has_mirror
-noexecute_taint_rejects api_faults_lose_nothing kill9_with_30_pods"
+noexecute_taint_rejects api_faults_lose_nothing kill9_with_30_pods runtime_down_makes_node_not_ready"
 
 # wait_until <seconds> <command...>
 wait_until() {
@@ -106,6 +113,13 @@ start_ll2() {
 		--container-runtime-endpoint "$LEDGERLET_CRI_ENDPOINT" --kubeconfig "$D/kubeconfig" \
 		>>"$LOG2" 2>&1 7>&- &
 	l2pid=$!
+}
+# a node whose runtime is not there
+start_ll3() {
+	$bin --journal-dir "$J3" --hostname-override "$NODE3" \
+		--container-runtime-endpoint "unix://$tmp/no-runtime.sock" --kubeconfig "$D/kubeconfig" \
+		>>"$LOG3" 2>&1 7>&- &
+	l3pid=$!
 }
 
 # ---- the API's view ----
@@ -162,6 +176,7 @@ cleanup() {
 	fi
 	stop_pid "$lpid" TERM
 	stop_pid "$l2pid" TERM
+	stop_pid "$l3pid" TERM
 	stop_pid "$spid" TERM
 	if [ $nfail -ne 0 ]; then
 		tail -n 40 "$LOG" 2>/dev/null | sed 's/^/#   ledgerlet | /'
@@ -444,6 +459,8 @@ verdict static_pod_has_mirror
 why=""
 t=$(ms)
 start_ll2
+start_ll3 # checked after the faults (8): its runtime is down for 30 s by then
+t3=$(ms)
 taint_pod() { # <name> <tolerations yaml>
 	kc apply -f - <<EOF
 apiVersion: v1
@@ -695,6 +712,22 @@ else
 	note "after the restart: $(jq -c '[.watches[] | .path]' <<<"$body" | head -c 300)"
 fi
 verdict kill9_with_30_pods
+
+# ---- 8. a node whose runtime does not answer turns NotReady ----
+why=""
+ready3() { kj get node "$NODE3" -o json | jq -r '.status.conditions[]? | select(.type == "Ready") | "\(.status)|\(.reason)|\(.message)"'; }
+if wait_until $((60 - ($(ms) - t3) / 1000 > 5 ? 60 - ($(ms) - t3) / 1000 : 5)) eval '[ "$(ready3 | cut -d"|" -f1)" = False ]'; then
+	r3=$(ready3)
+	note "node $NODE3 NotReady $(($(ms) - t3)) ms after its start: $r3"
+	[ "$r3" = "False|KubeletNotReady|container runtime is down" ] ||
+		why+=" Ready condition '$r3' (want False, KubeletNotReady, container runtime is down);"
+	grep -q 'container runtime status:' "$LOG3" || why+=" the failing Status call is not in the log;"
+else
+	why+=" node $NODE3 not NotReady $(($(ms) - t3)) ms after its start: '$(ready3)';"
+fi
+stop_pid "$l3pid" TERM
+l3pid=
+verdict runtime_down_makes_node_not_ready
 
 # ---- the end: delete the pods through the API; ledgerlet removes them ----
 t=$(ms)
