@@ -26,10 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#define BACKOFF_FIRST_MS 800
-#define BACKOFF_MAX_MS   30000
+#include "io/backoff.h"
+
 #define LIST_TIMEOUT_MS  60000
 #define NAME_LEN_MAX     253  /* a DNS subdomain */
 #define BUCKETS          4096 /* power of two, for objects, pods and waits each */
@@ -112,13 +111,6 @@ static void start_watch(struct obj *o);
 
 /* ---- small things ---- */
 
-static uint32_t random_u32(void)
-{
-	uint32_t v = 0;
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
-		v = (uint32_t)rand();
-	return v;
-}
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -444,14 +436,7 @@ static void on_wait_over(void *arg, uint64_t id)
 /* Waits the next back-off (at least retry_after_ms), then lists or watches. */
 static void back_off(struct obj *o, bool relist, uint64_t retry_after_ms, const char *why)
 {
-	o->backoff_ms = o->backoff_ms == 0 ? BACKOFF_FIRST_MS : o->backoff_ms * 2;
-	if (o->backoff_ms > BACKOFF_MAX_MS)
-		o->backoff_ms = BACKOFF_MAX_MS;
-	/* ±25 % jitter */
-	uint64_t span = o->backoff_ms / 2;
-	uint64_t delay = o->backoff_ms - o->backoff_ms / 4 + (span ? random_u32() % span : 0);
-	if (delay < retry_after_ms)
-		delay = retry_after_ms;
+	uint64_t delay = io_backoff_next(&o->backoff_ms, retry_after_ms);
 	o->rs = R_WAITING;
 	o->relist = relist;
 	o->retry_pending = true;
@@ -633,7 +618,7 @@ static void start_watch(struct obj *o)
 {
 	char path[1024];
 	/* client-go's reflector: a timeout between 5 and 10 minutes */
-	unsigned timeout_s = 300 + random_u32() % 300;
+	unsigned timeout_s = 300 + io_random_u32() % 300;
 	snprintf(path, sizeof(path),
 	         "/api/v1/namespaces/%s/"
 	         "%s?fieldSelector=metadata.name%%3D%s&watch=1&allowWatchBookmarks=true"

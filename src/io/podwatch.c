@@ -13,10 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#define BACKOFF_FIRST_MS 800
-#define BACKOFF_MAX_MS   30000
+#include "io/backoff.h"
+
 #define LIST_TIMEOUT_MS  60000
 
 enum state { S_LISTING, S_WATCHING, S_WAITING, S_STOPPED };
@@ -39,13 +38,6 @@ struct io_podwatch {
 static void start_list(struct io_podwatch *w);
 static void start_watch(struct io_podwatch *w);
 
-static uint32_t random_u32(void)
-{
-	uint32_t v = 0;
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
-		v = (uint32_t)rand();
-	return v;
-}
 
 static void on_wait_over(void *arg, uint64_t id)
 {
@@ -62,14 +54,7 @@ static void on_wait_over(void *arg, uint64_t id)
 /* Waits the next back-off (at least retry_after_ms), then lists or watches. */
 static void back_off(struct io_podwatch *w, bool relist, uint64_t retry_after_ms, const char *why)
 {
-	w->backoff_ms = w->backoff_ms == 0 ? BACKOFF_FIRST_MS : w->backoff_ms * 2;
-	if (w->backoff_ms > BACKOFF_MAX_MS)
-		w->backoff_ms = BACKOFF_MAX_MS;
-	/* ±25 % jitter */
-	uint64_t span = w->backoff_ms / 2;
-	uint64_t delay = w->backoff_ms - w->backoff_ms / 4 + (span ? random_u32() % span : 0);
-	if (delay < retry_after_ms)
-		delay = retry_after_ms;
+	uint64_t delay = io_backoff_next(&w->backoff_ms, retry_after_ms);
 	w->state = S_WAITING;
 	w->relist = relist;
 	if (w->cb.retry != NULL)
@@ -220,7 +205,7 @@ static void start_watch(struct io_podwatch *w)
 {
 	char path[768];
 	/* client-go's reflector: a timeout between 5 and 10 minutes */
-	unsigned timeout_s = 300 + random_u32() % 300;
+	unsigned timeout_s = 300 + io_random_u32() % 300;
 	snprintf(path, sizeof(path),
 		 "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&watch=1&allowWatchBookmarks=true"
 		 "&resourceVersion=%s&timeoutSeconds=%u",
