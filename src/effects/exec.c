@@ -21,6 +21,7 @@
  * alone instead of reporting a state the command has already superseded.
  */
 #include "effects/exec.h"
+#include "effects/json.h"
 #include "effects/volume.h"
 
 #include <assert.h>
@@ -360,50 +361,13 @@ static void go_quote(struct fsm_buf *b, const char *s, size_t n)
 
 /* ---- JSON bodies ---------------------------------------------------------------- */
 
-static struct json_object *jmember(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-	if (o == NULL || !json_object_is_type(o, json_type_object))
-		return NULL;
-	if (!json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
 
-/* The member's string, NULL when absent, null or not a string. */
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v = jmember(o, key);
-	return v != NULL && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-	                                                             : NULL;
-}
 
-static bool jbool(struct json_object *o, const char *key)
-{
-	struct json_object *v = jmember(o, key);
-	return v != NULL && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
-}
 
-static int64_t jint(struct json_object *o, const char *key, int64_t dflt)
-{
-	struct json_object *v = jmember(o, key);
-	return v != NULL && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : dflt;
-}
 
 static struct json_object *body_parse(const struct fsm_command *c)
 {
-	if (c->body == NULL || c->body_len == 0)
-		return NULL;
-	struct json_tokener *tok = json_tokener_new();
-	if (tok == NULL)
-		return NULL;
-	struct json_object *o = json_tokener_parse_ex(tok, c->body, (int)c->body_len);
-	if (json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
+	return fx_json_parse(c->body, c->body_len);
 }
 
 /*
@@ -415,7 +379,7 @@ static int jstrv(struct json_object *o, const char *key, char ***out, size_t *n,
 {
 	*out = NULL;
 	*n = 0;
-	struct json_object *a = jmember(o, key);
+	struct json_object *a = fx_jmember(o, key);
 	if (a == NULL || json_object_is_type(a, json_type_null))
 		return 0;
 	if (!json_object_is_type(a, json_type_array)) {
@@ -453,8 +417,8 @@ static int jstrv(struct json_object *o, const char *key, char ***out, size_t *n,
 
 static int pod_ref_parse(struct json_object *body, struct pod_ref *p, char *err, size_t err_len)
 {
-	struct json_object *pod = jmember(body, "pod");
-	const char *name = jstr(pod, "name"), *ns = jstr(pod, "namespace"), *uid = jstr(pod, "uid");
+	struct json_object *pod = fx_jmember(body, "pod");
+	const char *name = fx_jstr(pod, "name"), *ns = fx_jstr(pod, "namespace"), *uid = fx_jstr(pod, "uid");
 	if (name == NULL || ns == NULL || uid == NULL || name[0] == '\0' || ns[0] == '\0' ||
 	    uid[0] == '\0') {
 		snprintf(err, err_len, "body: pod {name, namespace, uid} required");
@@ -493,7 +457,7 @@ static int list_member(struct json_object *o, const char *key, const char *what,
                        const char *items, struct json_object **a, size_t *n, char *err,
                        size_t err_len)
 {
-	*a = jmember(o, key);
+	*a = fx_jmember(o, key);
 	*n = 0;
 	if (*a == NULL || json_object_is_type(*a, json_type_null)) {
 		*a = NULL;
@@ -527,15 +491,15 @@ static int ports_parse(struct json_object *body, struct op *op, char *err, size_
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *p = json_object_array_get_idx(a, i);
 		struct port *q = &op->ports[op->n_ports++];
-		q->container_port = (int32_t)jint(p, "container_port", 0);
-		q->host_port = (int32_t)jint(p, "host_port", 0);
-		const char *proto = jstr(p, "protocol");
+		q->container_port = (int32_t)fx_jint(p, "container_port", 0);
+		q->host_port = (int32_t)fx_jint(p, "host_port", 0);
+		const char *proto = fx_jstr(p, "protocol");
 		q->protocol = RUNTIME__V1__PROTOCOL__TCP;
 		if (proto != NULL && strcmp(proto, "UDP") == 0)
 			q->protocol = RUNTIME__V1__PROTOCOL__UDP;
 		else if (proto != NULL && strcmp(proto, "SCTP") == 0)
 			q->protocol = RUNTIME__V1__PROTOCOL__SCTP;
-		q->host_ip = dup_or_null(jstr(p, "host_ip"));
+		q->host_ip = dup_or_null(fx_jstr(p, "host_ip"));
 	}
 	return 0;
 }
@@ -568,7 +532,7 @@ static int quantity(struct json_object *res, const char *list, const char *name,
                     int64_t *out, char *err, size_t err_len)
 {
 	*out = -1;
-	struct json_object *v = jmember(jmember(res, list), name);
+	struct json_object *v = fx_jmember(fx_jmember(res, list), name);
 	if (v == NULL)
 		return 0;
 	char num[64];
@@ -604,7 +568,7 @@ static int env_parse(struct json_object *c, char *err, size_t err_len)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
-		const char *name = jstr(e, "name");
+		const char *name = fx_jstr(e, "name");
 		if (name == NULL || name[0] == '\0') {
 			snprintf(err, err_len, "env[%zu]: name required", i);
 			return -1;
@@ -629,7 +593,7 @@ static int mounts_parse(struct json_object *body, struct ctr_spec *s, char *err,
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *m = json_object_array_get_idx(a, i);
-		const char *cp = jstr(m, "container_path"), *hp = jstr(m, "host_path");
+		const char *cp = fx_jstr(m, "container_path"), *hp = fx_jstr(m, "host_path");
 		if (cp == NULL || hp == NULL) {
 			snprintf(err, err_len,
 			         "body: mounts[%zu]: container_path and host_path required", i);
@@ -638,7 +602,7 @@ static int mounts_parse(struct json_object *body, struct ctr_spec *s, char *err,
 		struct mount *q = &s->mounts[s->n_mounts++];
 		q->container_path = strdup(cp);
 		q->host_path = strdup(hp);
-		q->readonly = jbool(m, "readonly");
+		q->readonly = fx_jbool(m, "readonly");
 		if (q->container_path == NULL || q->host_path == NULL) {
 			snprintf(err, err_len, "out of memory");
 			return -1;
@@ -652,7 +616,7 @@ static int ctr_spec_parse(struct json_object *body, struct ctr_spec **out, char 
                           size_t err_len)
 {
 	*out = NULL;
-	struct json_object *c = jmember(body, "container");
+	struct json_object *c = fx_jmember(body, "container");
 	if (c == NULL || !json_object_is_type(c, json_type_object)) {
 		snprintf(err, err_len, "body: container required");
 		return -1;
@@ -662,7 +626,7 @@ static int ctr_spec_parse(struct json_object *body, struct ctr_spec **out, char 
 		snprintf(err, err_len, "out of memory");
 		return -1;
 	}
-	const char *name = jstr(c, "name"), *image = jstr(c, "image");
+	const char *name = fx_jstr(c, "name"), *image = fx_jstr(c, "image");
 	int rc = -1;
 	if (name == NULL || name[0] == '\0' || image == NULL || image[0] == '\0') {
 		snprintf(err, err_len, "container: name and image required");
@@ -674,7 +638,7 @@ static int ctr_spec_parse(struct json_object *body, struct ctr_spec **out, char 
 	}
 	s->name = strdup(name);
 	s->image = strdup(image);
-	s->working_dir = dup_or_null(jstr(c, "workingDir"));
+	s->working_dir = dup_or_null(fx_jstr(c, "workingDir"));
 	if (s->name == NULL || s->image == NULL) {
 		snprintf(err, err_len, "out of memory");
 		goto out;
@@ -683,10 +647,10 @@ static int ctr_spec_parse(struct json_object *body, struct ctr_spec **out, char 
 	    jstrv(c, "args", &s->args, &s->n_args, err, err_len) != 0 ||
 	    env_parse(c, err, err_len) != 0 || mounts_parse(body, s, err, err_len) != 0)
 		goto out;
-	s->stdin_open = jbool(c, "stdin");
-	s->stdin_once = jbool(c, "stdinOnce");
-	s->tty = jbool(c, "tty");
-	struct json_object *res = jmember(c, "resources");
+	s->stdin_open = fx_jbool(c, "stdin");
+	s->stdin_once = fx_jbool(c, "stdinOnce");
+	s->tty = fx_jbool(c, "tty");
+	struct json_object *res = fx_jmember(c, "resources");
 	if (quantity(res, "requests", "cpu", true, &s->cpu_request_milli, err, err_len) != 0 ||
 	    quantity(res, "limits", "cpu", true, &s->cpu_limit_milli, err, err_len) != 0 ||
 	    quantity(res, "limits", "memory", false, &s->memory_limit_bytes, err, err_len) != 0)
@@ -706,7 +670,7 @@ out:
 /* The id a stop or remove acts on: the body's "id", else an orphan id's last part. */
 static const char *target_of(const struct fsm_command *c, struct json_object *body)
 {
-	const char *id = jstr(body, "id");
+	const char *id = fx_jstr(body, "id");
 	if (id != NULL)
 		return id;
 	if (strncmp(c->id, "orphan-", 7) == 0) {
@@ -760,7 +724,7 @@ static bool env_name_ok(const char *s)
 /* The non-null object member key of o, or NULL. */
 static struct json_object *jobj(struct json_object *o, const char *key)
 {
-	struct json_object *v = jmember(o, key);
+	struct json_object *v = fx_jmember(o, key);
 	return v != NULL && json_object_is_type(v, json_type_object) ? v : NULL;
 }
 
@@ -1063,10 +1027,10 @@ static int env_from_one(struct env_build *b, const struct fx_env_facts *f,
 	if (ref == NULL)
 		return 0;
 	bool secret = cm == NULL;
-	const char *name = nz(jstr(ref, "name"));
-	const char *prefix = nz(jstr(ef, "prefix"));
+	const char *name = nz(fx_jstr(ref, "name"));
+	const char *prefix = nz(fx_jstr(ef, "prefix"));
 	const struct fx_env_source *s;
-	if (env_source(f, src, n_src, have_api, secret, name, jbool(ref, "optional"), &s, b->err,
+	if (env_source(f, src, n_src, have_api, secret, name, fx_jbool(ref, "optional"), &s, b->err,
 	               b->err_len) != 0)
 		return -1;
 	if (s == NULL)
@@ -1120,7 +1084,7 @@ static int map_field(struct json_object *m, const char *env, const char *path, c
 	if (rl > 0) {
 		char key[256];
 		snprintf(key, sizeof(key), "%.*s", (int)(rl - 4), rest + 2);
-		*out = strdup(nz(jstr(m, key)));
+		*out = strdup(nz(fx_jstr(m, key)));
 	} else {
 		/* Sorted keys, one line each. */
 		size_t n = (size_t)json_object_object_length(m), k = 0;
@@ -1135,7 +1099,7 @@ static int map_field(struct json_object *m, const char *env, const char *path, c
 		qsort(keys, k, sizeof(*keys), cmp_cstr);
 		size_t len = 1;
 		for (size_t i = 0; i < k; i++)
-			len += strlen(keys[i]) + 2 * strlen(nz(jstr(m, keys[i]))) + 5;
+			len += strlen(keys[i]) + 2 * strlen(nz(fx_jstr(m, keys[i]))) + 5;
 		char *s = malloc(len), *w = s;
 		if (s == NULL) {
 			free(keys);
@@ -1143,7 +1107,7 @@ static int map_field(struct json_object *m, const char *env, const char *path, c
 		}
 		for (size_t i = 0; i < k; i++) {
 			w += sprintf(w, "%s%s=\"", i ? "\n" : "", keys[i]);
-			for (const char *c = nz(jstr(m, keys[i])); *c != '\0'; c++) {
+			for (const char *c = nz(fx_jstr(m, keys[i])); *c != '\0'; c++) {
 				if (*c == '"' || *c == '\\')
 					*w++ = '\\';
 				*w++ = *c;
@@ -1215,15 +1179,15 @@ static int key_ref_value(struct env_build *b, const struct fx_env_facts *f,
                          struct json_object *ref, char **out)
 {
 	*out = NULL;
-	const char *name = nz(jstr(ref, "name")), *key = nz(jstr(ref, "key"));
-	bool optional = jbool(ref, "optional");
+	const char *name = nz(fx_jstr(ref, "name")), *key = nz(fx_jstr(ref, "key"));
+	bool optional = fx_jbool(ref, "optional");
 	const struct fx_env_source *s;
 	if (env_source(f, src, n_src, have_api, secret, name, optional, &s, b->err, b->err_len) !=
 	    0)
 		return -1;
 	if (s == NULL)
 		return 0;
-	if (source_value(f, s, name, key, jmember(jobj(s->object, "data"), key), out, b->err,
+	if (source_value(f, s, name, key, fx_jmember(jobj(s->object, "data"), key), out, b->err,
 	                 b->err_len) != 0)
 		return -1;
 	if (*out == NULL && !optional) {
@@ -1239,12 +1203,12 @@ static int env_one(struct env_build *b, const struct fx_env_facts *f,
                    const struct fx_env_source *src, size_t n_src, bool have_api, size_t i,
                    struct json_object *e)
 {
-	const char *name = jstr(e, "name");
+	const char *name = fx_jstr(e, "name");
 	if (name == NULL || name[0] == '\0') {
 		snprintf(b->err, b->err_len, "env[%zu]: name required", i);
 		return -1;
 	}
-	const char *value = jstr(e, "value");
+	const char *value = fx_jstr(e, "value");
 	struct json_object *from = jobj(e, "valueFrom");
 	char *v = NULL;
 	if (value != NULL && value[0] != '\0') {
@@ -1252,7 +1216,7 @@ static int env_one(struct env_build *b, const struct fx_env_facts *f,
 		if (v == NULL)
 			return -1;
 	} else if (from != NULL && jobj(from, "fieldRef") != NULL) {
-		const char *path = nz(jstr(jobj(from, "fieldRef"), "fieldPath"));
+		const char *path = nz(fx_jstr(jobj(from, "fieldRef"), "fieldPath"));
 		if (field_value(f, name, path, &v, b->err, b->err_len) != 0)
 			return -1;
 	} else if (from != NULL && jobj(from, "resourceFieldRef") != NULL) {
@@ -1308,7 +1272,7 @@ fail:
 static int env_refs_walk(struct json_object *container,
                          int (*visit)(void *arg, bool secret, const char *name), void *arg)
 {
-	struct json_object *a = jmember(container, "envFrom");
+	struct json_object *a = fx_jmember(container, "envFrom");
 	size_t n = a != NULL && json_object_is_type(a, json_type_array)
 	                   ? json_object_array_length(a)
 	                   : 0;
@@ -1317,17 +1281,17 @@ static int env_refs_walk(struct json_object *container,
 		struct json_object *cm = jobj(ef, "configMapRef"), *sr = jobj(ef, "secretRef");
 		int rc = 0;
 		if (cm != NULL)
-			rc = visit(arg, false, nz(jstr(cm, "name")));
+			rc = visit(arg, false, nz(fx_jstr(cm, "name")));
 		else if (sr != NULL)
-			rc = visit(arg, true, nz(jstr(sr, "name")));
+			rc = visit(arg, true, nz(fx_jstr(sr, "name")));
 		if (rc != 0)
 			return rc;
 	}
-	a = jmember(container, "env");
+	a = fx_jmember(container, "env");
 	n = a != NULL && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
 	for (size_t i = 0; i < n && i < LIST_ITEMS_MAX; i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
-		const char *value = jstr(e, "value");
+		const char *value = fx_jstr(e, "value");
 		struct json_object *from = jobj(e, "valueFrom");
 		if ((value != NULL && value[0] != '\0') || from == NULL)
 			continue;
@@ -1337,9 +1301,9 @@ static int env_refs_walk(struct json_object *container,
 		if (jobj(from, "fieldRef") != NULL || jobj(from, "resourceFieldRef") != NULL)
 			continue;
 		if (cm != NULL)
-			rc = visit(arg, false, nz(jstr(cm, "name")));
+			rc = visit(arg, false, nz(fx_jstr(cm, "name")));
 		else if (sr != NULL)
-			rc = visit(arg, true, nz(jstr(sr, "name")));
+			rc = visit(arg, true, nz(fx_jstr(sr, "name")));
 		if (rc != 0)
 			return rc;
 	}
@@ -1488,7 +1452,7 @@ static char *read_error(const struct fetch_item *it, const char *ns, const struc
 			st = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
 		if (tok != NULL)
 			json_tokener_free(tok);
-		const char *msg = jstr(st, "message");
+		const char *msg = fx_jstr(st, "message");
 		if (msg != NULL)
 			snprintf(why, sizeof(why), "%s", msg);
 		else
@@ -2857,7 +2821,7 @@ static void env_begin(struct op *op)
 	        .pod_ips = op->pod_ips,
 	        .labels = jobj(op->pod_meta, "labels"),
 	        .annotations = jobj(op->pod_meta, "annotations"),
-	        .service_account = jstr(op->pod_meta, "serviceAccountName"),
+	        .service_account = fx_jstr(op->pod_meta, "serviceAccountName"),
 	};
 	int rc = -ENODATA;
 	if (x->api != NULL)
@@ -3603,9 +3567,9 @@ static enum prep prepare(struct op *op, const struct fsm_command *c, struct json
 			         op->pod.namespace_, op->pod.name, op->pod.uid);
 			return PREP_FAIL;
 		}
-		op->sb_attempt = (uint32_t)jint(body, "attempt", c->attempt);
-		op->host_network = jbool(body, "host_network");
-		op->hostname = dup_or_null(jstr(body, "hostname"));
+		op->sb_attempt = (uint32_t)fx_jint(body, "attempt", c->attempt);
+		op->host_network = fx_jbool(body, "host_network");
+		op->hostname = dup_or_null(fx_jstr(body, "hostname"));
 		break;
 	case OP_STOP_SANDBOX:
 	case OP_REMOVE_SANDBOX:
@@ -3616,7 +3580,7 @@ static enum prep prepare(struct op *op, const struct fsm_command *c, struct json
 			return PREP_NOTHING; /* never created: nothing to stop or remove */
 		break;
 	case OP_CREATE: {
-		const char *sb = jstr(body, "sandbox_id");
+		const char *sb = fx_jstr(body, "sandbox_id");
 		if (sb == NULL || sb[0] == '\0') {
 			snprintf(err, err_len, "body: sandbox_id required");
 			return PREP_FAIL;
@@ -3653,18 +3617,18 @@ static enum prep prepare(struct op *op, const struct fsm_command *c, struct json
 		/* Standalone, a ConfigMap or Secret cannot be read: fail now, as the
 		 * kubelet without a client does. */
 		bool secret = false;
-		const char *ref = fx_env_first_ref(jmember(body, "container"), &secret);
+		const char *ref = fx_env_first_ref(fx_jmember(body, "container"), &secret);
 		if (op->x->api == NULL && ref != NULL) {
 			snprintf(err, err_len,
 			         FX_ENV_ERROR_PREFIX "no API server to read %s \"%s\" from",
 			         secret ? "secret" : "configmap", ref);
 			return PREP_FAIL;
 		}
-		op->env_spec = json_object_get(jmember(body, "container"));
+		op->env_spec = json_object_get(fx_jmember(body, "container"));
 		op->pod_meta = json_object_get(jobj(body, "pod_meta"));
 		op->sandbox_id = strdup(sb);
-		op->sb_attempt = (uint32_t)jint(body, "sandbox_attempt", 0);
-		op->image = strdup(nz(jstr(body, "image_ref")));
+		op->sb_attempt = (uint32_t)fx_jint(body, "sandbox_attempt", 0);
+		op->image = strdup(nz(fx_jstr(body, "image_ref")));
 		break;
 	}
 	case OP_START:
@@ -3676,18 +3640,18 @@ static enum prep prepare(struct op *op, const struct fsm_command *c, struct json
 		break;
 	case OP_EXEC:
 	case OP_HOOK: {
-		const char *id = jstr(body, "container_id");
+		const char *id = fx_jstr(body, "container_id");
 		if (id == NULL || id[0] == '\0') {
 			snprintf(err, err_len, "body: container_id required");
 			return PREP_FAIL;
 		}
 		op->target = strdup(id);
 		struct json_object *argv_of = body;
-		const char *key = jmember(body, "command") != NULL ? "command" : "cmd";
+		const char *key = fx_jmember(body, "command") != NULL ? "command" : "cmd";
 		if (op->kind == OP_HOOK) {
-			argv_of = jmember(jmember(body, "spec"), "exec");
+			argv_of = fx_jmember(fx_jmember(body, "spec"), "exec");
 			key = "command";
-			op->hook = dup_or_null(jstr(body, "hook"));
+			op->hook = dup_or_null(fx_jstr(body, "hook"));
 		}
 		if (jstrv(argv_of, key, &op->argv, &op->argc, err, err_len) != 0)
 			return PREP_FAIL;
@@ -3711,8 +3675,8 @@ static bool is_exec_hook(struct json_object *body)
 {
 	if (body == NULL)
 		return true;
-	struct json_object *spec = jmember(body, "spec");
-	return spec == NULL || jmember(spec, "exec") != NULL;
+	struct json_object *spec = fx_jmember(body, "spec");
+	return spec == NULL || fx_jmember(spec, "exec") != NULL;
 }
 
 int fx_exec_dispatch(struct fx_exec *x, const struct fsm_command *c)

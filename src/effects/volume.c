@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "effects/exec.h"
+#include "effects/json.h"
 #include "fsm/buf.h"
 #include "fsm/model.h"
 
@@ -150,62 +151,12 @@ static void zfree(void *p, size_t n)
 	free(p);
 }
 
-static struct json_object *jmember(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-	if (o == NULL || !json_object_is_type(o, json_type_object))
-		return NULL;
-	if (!json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v = jmember(o, key);
-	return v != NULL && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-	                                                             : NULL;
-}
 
-static bool jbool(struct json_object *o, const char *key)
-{
-	struct json_object *v = jmember(o, key);
-	return v != NULL && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
-}
 
-static int64_t jint(struct json_object *o, const char *key, int64_t dflt)
-{
-	struct json_object *v = jmember(o, key);
-	return v != NULL && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : dflt;
-}
 
-static struct json_object *jarray(struct json_object *o, const char *key)
-{
-	struct json_object *v = jmember(o, key);
-	return v != NULL && json_object_is_type(v, json_type_array) ? v : NULL;
-}
 
-static struct json_object *jobject(struct json_object *o, const char *key)
-{
-	struct json_object *v = jmember(o, key);
-	return v != NULL && json_object_is_type(v, json_type_object) ? v : NULL;
-}
 
-static struct json_object *parse_json(const char *s, size_t n)
-{
-	if (s == NULL || n == 0 || n > INT_MAX)
-		return NULL;
-	struct json_tokener *tok = json_tokener_new();
-	if (tok == NULL)
-		return NULL;
-	struct json_object *o = json_tokener_parse_ex(tok, s, (int)n);
-	if (json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
-}
 
 /* A pod uid names a directory: no '/', not "." or "..", not empty, not long. */
 static bool uid_ok(const char *uid)
@@ -1058,10 +1009,10 @@ static int put_value(struct payload *p, const char *path, unsigned char *d, size
 static int keys_payload(struct payload *p, struct json_object *src, struct json_object *obj,
                         bool secret, unsigned dflt_mode, bool optional, char *err, size_t n)
 {
-	struct json_object *data = jobject(obj, "data");
-	struct json_object *bin = secret ? NULL : jobject(obj, "binaryData");
+	struct json_object *data = fx_jobject(obj, "data");
+	struct json_object *bin = secret ? NULL : fx_jobject(obj, "binaryData");
 	const char *what = secret ? "secret" : "configmap";
-	struct json_object *items = jarray(src, "items");
+	struct json_object *items = fx_jarray(src, "items");
 	size_t n_items = items != NULL ? json_object_array_length(items) : 0;
 	if (n_items > ITEMS_MAX) {
 		set_err(err, n, "too many items: %zu", n_items);
@@ -1090,8 +1041,8 @@ static int keys_payload(struct payload *p, struct json_object *src, struct json_
 	}
 	for (size_t i = 0; i < n_items; i++) {
 		struct json_object *it = json_object_array_get_idx(items, i);
-		const char *key = nz(jstr(it, "key"));
-		const char *path = nz(jstr(it, "path"));
+		const char *key = nz(fx_jstr(it, "key"));
+		const char *path = nz(fx_jstr(it, "path"));
 		struct json_object *val = NULL;
 		bool b64 = secret;
 		if (data != NULL && json_object_object_get_ex(data, key, &val)) {
@@ -1111,7 +1062,7 @@ static int keys_payload(struct payload *p, struct json_object *src, struct json_
 		size_t len = 0;
 		if (value_bytes(val, b64, what, key, &d, &len, err, n) != 0)
 			return -1;
-		unsigned mode = (unsigned)jint(it, "mode", dflt_mode);
+		unsigned mode = (unsigned)fx_jint(it, "mode", dflt_mode);
 		size_t sl = (size_t)json_object_get_string_len(val);
 		if (put_value(p, path, d, len, mode, b64, sl) != 0) {
 			set_err(err, n, "%s: too many items", what);
@@ -1182,7 +1133,7 @@ static int format_map(struct fsm_buf *b, struct json_object *m)
 			fsm_buf_putc(b, '\n');
 		fsm_buf_puts(b, keys[j]);
 		fsm_buf_putc(b, '=');
-		go_quote(b, nz(jstr(m, keys[j])));
+		go_quote(b, nz(fx_jstr(m, keys[j])));
 	}
 	free(keys);
 	return 0;
@@ -1224,9 +1175,9 @@ static int field_value(struct setup *s, const char *fp, struct fsm_buf *b, char 
 	else if (strcmp(fp, "metadata.annotations") == 0)
 		return format_map(b, s->annotations);
 	else if (subscript(fp, "metadata.labels", key, sizeof(key)))
-		val = nz(jstr(s->labels, key));
+		val = nz(fx_jstr(s->labels, key));
 	else if (subscript(fp, "metadata.annotations", key, sizeof(key)))
-		val = nz(jstr(s->annotations, key));
+		val = nz(fx_jstr(s->annotations, key));
 	if (val == NULL) {
 		set_err(err, n, "unsupported fieldPath: %s", fp);
 		return -1;
@@ -1322,18 +1273,18 @@ static int downward_payload(struct setup *s, struct payload *p, struct json_obje
 		struct json_object *it = json_object_array_get_idx(items, i);
 		/* CollectData cleans the path (MakePayload does not) */
 		char path[PATH_BYTES_MAX + 8];
-		go_path_clean(nz(jstr(it, "path")), path, sizeof(path));
-		unsigned mode = (unsigned)jint(it, "mode", dflt_mode);
-		struct json_object *fr = jobject(it, "fieldRef");
+		go_path_clean(nz(fx_jstr(it, "path")), path, sizeof(path));
+		unsigned mode = (unsigned)fx_jint(it, "mode", dflt_mode);
+		struct json_object *fr = fx_jobject(it, "fieldRef");
 		if (fr == NULL) {
-			if (jobject(it, "resourceFieldRef") != NULL)
+			if (fx_jobject(it, "resourceFieldRef") != NULL)
 				set_err(err, n, "resourceFieldRef is not supported: %s", path);
 			else
 				set_err(err, n, "downwardAPI item %s: no fieldRef", path);
 			return -1;
 		}
 		struct fsm_buf b = {0};
-		int rc = field_value(s, nz(jstr(fr, "fieldPath")), &b, err, n);
+		int rc = field_value(s, nz(fx_jstr(fr, "fieldPath")), &b, err, n);
 		if (rc == 0)
 			rc = sort_lines(&b);
 		if (rc == 0)
@@ -1416,14 +1367,14 @@ static int content_volume(struct setup *s, const char *plugin, const char *name,
 static int plugin_empty_dir(struct setup *s, const char *name, struct json_object *src, char *err,
                             size_t n)
 {
-	const char *medium = nz(jstr(src, "medium"));
+	const char *medium = nz(fx_jstr(src, "medium"));
 	bool memory = strcmp(medium, "Memory") == 0;
 	if (!memory && medium[0] != '\0') {
 		set_err(err, n, "unknown storage medium \"%s\"", medium);
 		return -1;
 	}
 	int64_t size = 0;
-	const char *limit = jstr(src, "sizeLimit");
+	const char *limit = fx_jstr(src, "sizeLimit");
 	if (limit != NULL && fsm_quantity_bytes(limit, &size) != 0) {
 		set_err(err, n, "invalid sizeLimit %s", limit);
 		return -1;
@@ -1503,8 +1454,8 @@ static int keys_source(struct setup *s, struct payload *p, struct json_object *s
 {
 	enum io_obj_kind kind = secret ? IO_OBJ_SECRET : IO_OBJ_CONFIGMAP;
 	const char *name =
-	        nz(jstr(src, secret && jmember(src, "secretName") != NULL ? "secretName" : "name"));
-	bool optional = jbool(src, "optional");
+	        nz(fx_jstr(src, secret && fx_jmember(src, "secretName") != NULL ? "secretName" : "name"));
+	bool optional = fx_jbool(src, "optional");
 	struct json_object *obj = NULL;
 	switch (obj_lookup(s, kind, name, &obj, err, n)) {
 	case IO_OBJ_PRESENT:
@@ -1526,7 +1477,7 @@ static int plugin_keys(struct setup *s, const char *name, struct json_object *sr
                        char *err, size_t n)
 {
 	struct payload p = {0};
-	unsigned mode = (unsigned)jint(src, "defaultMode", MODE_DEFAULT);
+	unsigned mode = (unsigned)fx_jint(src, "defaultMode", MODE_DEFAULT);
 	int rc = keys_source(s, &p, src, secret, mode, err, n);
 	if (rc == 0)
 		rc = content_volume(s, secret ? "secret" : "configmap", name, secret, &p, err, n);
@@ -1538,8 +1489,8 @@ static int plugin_downward(struct setup *s, const char *name, struct json_object
                            size_t n)
 {
 	struct payload p = {0};
-	unsigned mode = (unsigned)jint(src, "defaultMode", MODE_DEFAULT);
-	int rc = downward_payload(s, &p, jarray(src, "items"), mode, err, n);
+	unsigned mode = (unsigned)fx_jint(src, "defaultMode", MODE_DEFAULT);
+	int rc = downward_payload(s, &p, fx_jarray(src, "items"), mode, err, n);
 	if (rc == 0)
 		rc = content_volume(s, "downward-api", name, true, &p, err, n);
 	payload_free(&p);
@@ -1565,8 +1516,8 @@ static int plugin_projected(struct setup *s, const char *name, struct json_objec
 {
 	struct payload p = {0};
 	struct agg a = {0};
-	unsigned mode = (unsigned)jint(src, "defaultMode", MODE_DEFAULT);
-	struct json_object *sources = jarray(src, "sources");
+	unsigned mode = (unsigned)fx_jint(src, "defaultMode", MODE_DEFAULT);
+	struct json_object *sources = fx_jarray(src, "sources");
 	size_t k = sources != NULL ? json_object_array_length(sources) : 0;
 	char e[ERROR_BYTES_MAX];
 	for (size_t j = 0; j < k; j++) {
@@ -1574,13 +1525,13 @@ static int plugin_projected(struct setup *s, const char *name, struct json_objec
 		struct json_object *x;
 		e[0] = '\0';
 		int rc = 0;
-		if ((x = jobject(so, "configMap")) != NULL) {
+		if ((x = fx_jobject(so, "configMap")) != NULL) {
 			rc = keys_source(s, &p, x, false, mode, e, sizeof(e));
-		} else if ((x = jobject(so, "secret")) != NULL) {
+		} else if ((x = fx_jobject(so, "secret")) != NULL) {
 			rc = keys_source(s, &p, x, true, mode, e, sizeof(e));
-		} else if ((x = jobject(so, "downwardAPI")) != NULL) {
-			rc = downward_payload(s, &p, jarray(x, "items"), mode, e, sizeof(e));
-		} else if ((x = jobject(so, "serviceAccountToken")) != NULL) {
+		} else if ((x = fx_jobject(so, "downwardAPI")) != NULL) {
+			rc = downward_payload(s, &p, fx_jarray(x, "items"), mode, e, sizeof(e));
+		} else if ((x = fx_jobject(so, "serviceAccountToken")) != NULL) {
 			struct need *nd = need_find_token(s->op, s->vol_i, j);
 			if (nd == NULL || nd->token == NULL) {
 				set_err(e, sizeof(e), "%s",
@@ -1588,7 +1539,7 @@ static int plugin_projected(struct setup *s, const char *name, struct json_objec
 				                ? nd->error
 				                : "failed to fetch token: no answer");
 				rc = -1;
-			} else if (payload_put_copy(&p, nz(jstr(x, "path")), nd->token,
+			} else if (payload_put_copy(&p, nz(fx_jstr(x, "path")), nd->token,
 			                            nd->token_len, mode) != 0) {
 				set_err(e, sizeof(e), "out of memory");
 				rc = -1;
@@ -1632,7 +1583,7 @@ static const char *vol_type(struct json_object *vol, struct json_object **src)
 
 static int volume_setup(struct setup *s, struct json_object *vol, char *err, size_t n)
 {
-	const char *name = jstr(vol, "name");
+	const char *name = fx_jstr(vol, "name");
 	struct json_object *src = NULL;
 	const char *type = vol_type(vol, &src);
 	if (type == NULL) {
@@ -1642,7 +1593,7 @@ static int volume_setup(struct setup *s, struct json_object *vol, char *err, siz
 	if (strcmp(type, "emptyDir") == 0)
 		return plugin_empty_dir(s, name, src, err, n);
 	if (strcmp(type, "hostPath") == 0)
-		return plugin_host_path(nz(jstr(src, "path")), nz(jstr(src, "type")), err, n);
+		return plugin_host_path(nz(fx_jstr(src, "path")), nz(fx_jstr(src, "type")), err, n);
 	if (strcmp(type, "configMap") == 0)
 		return plugin_keys(s, name, src, false, err, n);
 	if (strcmp(type, "secret") == 0)
@@ -1657,18 +1608,18 @@ static int volume_setup(struct setup *s, struct json_object *vol, char *err, siz
 
 static void setup_init(struct setup *s, struct op *op)
 {
-	struct json_object *pod = jobject(op->body, "pod");
-	struct json_object *meta = jobject(op->body, "pod_meta");
+	struct json_object *pod = fx_jobject(op->body, "pod");
+	struct json_object *meta = fx_jobject(op->body, "pod_meta");
 	*s = (struct setup){
 	        .v = op->v,
 	        .op = op,
 	        .uid = op->pod_uid,
-	        .pod_name = nz(jstr(pod, "name")),
-	        .ns = nz(jstr(pod, "namespace")),
-	        .sa = jstr(op->body, "service_account") != NULL ? jstr(op->body, "service_account")
+	        .pod_name = nz(fx_jstr(pod, "name")),
+	        .ns = nz(fx_jstr(pod, "namespace")),
+	        .sa = fx_jstr(op->body, "service_account") != NULL ? fx_jstr(op->body, "service_account")
 	                                                        : "default",
-	        .labels = jobject(meta, "labels"),
-	        .annotations = jobject(meta, "annotations"),
+	        .labels = fx_jobject(meta, "labels"),
+	        .annotations = fx_jobject(meta, "annotations"),
 	};
 }
 
@@ -1692,7 +1643,7 @@ static int setup_run(struct op *op, char *err, size_t n)
 		set_err(err, n, "mkdir %s: %s", dir, strerror(-rc));
 		return -1;
 	}
-	struct json_object *vols = jarray(op->body, "volumes");
+	struct json_object *vols = fx_jarray(op->body, "volumes");
 	size_t k = vols != NULL ? json_object_array_length(vols) : 0;
 	for (size_t i = 0; i < k; i++) {
 		struct json_object *vol = json_object_array_get_idx(vols, i);
@@ -1700,7 +1651,7 @@ static int setup_run(struct op *op, char *err, size_t n)
 		s.vol_i = i;
 		if (volume_setup(&s, vol, e, sizeof(e)) != 0) {
 			set_err(err, n, "MountVolume.SetUp failed for volume \"%s\" : %s",
-			        nz(jstr(vol, "name")), e);
+			        nz(fx_jstr(vol, "name")), e);
 			return -1;
 		}
 	}
@@ -1714,7 +1665,7 @@ static int setup_run(struct op *op, char *err, size_t n)
 /* Zeroes the values of a Secret's data before json-c frees them. */
 static void secret_scrub(struct json_object *obj)
 {
-	struct json_object *data = jobject(obj, "data");
+	struct json_object *data = fx_jobject(obj, "data");
 	if (data == NULL)
 		return;
 	json_object_object_foreach(data, key, val)
@@ -1880,8 +1831,8 @@ static void api_why(const struct kapi_response *r, char *out, size_t n)
 		                 : curl_easy_strerror(r->curl_code));
 		return;
 	}
-	struct json_object *st = parse_json(r->body, r->body_len);
-	const char *msg = jstr(st, "message");
+	struct json_object *st = fx_json_parse(r->body, r->body_len);
+	const char *msg = fx_jstr(st, "message");
 	if (msg != NULL && msg[0] != '\0')
 		snprintf(out, n, "%s", msg);
 	else
@@ -1896,7 +1847,7 @@ static void on_get(void *arg, const struct kapi_response *r)
 	struct setup s;
 	setup_init(&s, op);
 	if (r->http_status == 200) {
-		nd->obj = parse_json(r->body, r->body_len);
+		nd->obj = fx_json_parse(r->body, r->body_len);
 		nd->state = nd->obj != NULL ? IO_OBJ_PRESENT : IO_OBJ_ERROR;
 		if (nd->obj == NULL &&
 		    asprintf(&nd->error, "couldn't get %s %s/%s: answer is not JSON",
@@ -1919,8 +1870,8 @@ static void on_token(void *arg, const struct kapi_response *r)
 {
 	struct need *nd = arg;
 	if (r->http_status == 200 || r->http_status == 201) {
-		struct json_object *tr = parse_json(r->body, r->body_len);
-		struct json_object *tok = jmember(jobject(tr, "status"), "token");
+		struct json_object *tr = fx_json_parse(r->body, r->body_len);
+		struct json_object *tok = fx_jmember(fx_jobject(tr, "status"), "token");
 		if (tok != NULL && json_object_is_type(tok, json_type_string) &&
 		    json_object_get_string_len(tok) > 0) {
 			size_t len = (size_t)json_object_get_string_len(tok);
@@ -2041,12 +1992,12 @@ static int need_token(struct op *op, const struct setup *s, size_t i, size_t j,
 {
 	struct fx_volume *v = op->v;
 	struct need *nd = need_add(op, NEED_TOKEN);
-	if (nd == NULL || (nd->name = strdup(nz(jstr(src, "path")))) == NULL)
+	if (nd == NULL || (nd->name = strdup(nz(fx_jstr(src, "path")))) == NULL)
 		return -ENOMEM;
 	nd->vol_i = i;
 	nd->src_i = j;
-	nd->expiration_s = jint(src, "expirationSeconds", 3600);
-	const char *aud = nz(jstr(src, "audience"));
+	nd->expiration_s = fx_jint(src, "expirationSeconds", 3600);
+	const char *aud = nz(fx_jstr(src, "audience"));
 	if (v->api == NULL || !name_ok(s->ns) || !name_ok(s->sa)) {
 		if (asprintf(&nd->error, "failed to fetch token: %s",
 		             v->api == NULL ? "no API server" : "invalid service account") < 0)
@@ -2102,23 +2053,23 @@ static int need_token(struct op *op, const struct setup *s, size_t i, size_t j,
 static int each_object(struct json_object *body, int (*fn)(void *, enum io_obj_kind, const char *),
                        void *arg)
 {
-	struct json_object *vols = jarray(body, "volumes");
+	struct json_object *vols = fx_jarray(body, "volumes");
 	size_t k = vols != NULL ? json_object_array_length(vols) : 0;
 	for (size_t i = 0; i < k; i++) {
 		struct json_object *vol = json_object_array_get_idx(vols, i), *x;
 		int rc = 0;
-		if ((x = jobject(vol, "configMap")) != NULL)
-			rc = fn(arg, IO_OBJ_CONFIGMAP, jstr(x, "name"));
-		else if ((x = jobject(vol, "secret")) != NULL)
-			rc = fn(arg, IO_OBJ_SECRET, jstr(x, "secretName"));
-		struct json_object *srcs = jarray(jobject(vol, "projected"), "sources");
+		if ((x = fx_jobject(vol, "configMap")) != NULL)
+			rc = fn(arg, IO_OBJ_CONFIGMAP, fx_jstr(x, "name"));
+		else if ((x = fx_jobject(vol, "secret")) != NULL)
+			rc = fn(arg, IO_OBJ_SECRET, fx_jstr(x, "secretName"));
+		struct json_object *srcs = fx_jarray(fx_jobject(vol, "projected"), "sources");
 		size_t m = srcs != NULL ? json_object_array_length(srcs) : 0;
 		for (size_t j = 0; j < m && rc == 0; j++) {
 			struct json_object *so = json_object_array_get_idx(srcs, j);
-			if ((x = jobject(so, "configMap")) != NULL)
-				rc = fn(arg, IO_OBJ_CONFIGMAP, jstr(x, "name"));
-			else if ((x = jobject(so, "secret")) != NULL)
-				rc = fn(arg, IO_OBJ_SECRET, jstr(x, "name"));
+			if ((x = fx_jobject(so, "configMap")) != NULL)
+				rc = fn(arg, IO_OBJ_CONFIGMAP, fx_jstr(x, "name"));
+			else if ((x = fx_jobject(so, "secret")) != NULL)
+				rc = fn(arg, IO_OBJ_SECRET, fx_jstr(x, "name"));
 		}
 		if (rc != 0)
 			return rc;
@@ -2142,15 +2093,15 @@ static int collect(struct op *op)
 		return rc;
 	struct setup s;
 	setup_init(&s, op);
-	struct json_object *vols = jarray(op->body, "volumes");
+	struct json_object *vols = fx_jarray(op->body, "volumes");
 	size_t k = vols != NULL ? json_object_array_length(vols) : 0;
 	for (size_t i = 0; i < k; i++) {
 		struct json_object *vol = json_object_array_get_idx(vols, i);
-		struct json_object *srcs = jarray(jobject(vol, "projected"), "sources");
+		struct json_object *srcs = fx_jarray(fx_jobject(vol, "projected"), "sources");
 		size_t m = srcs != NULL ? json_object_array_length(srcs) : 0;
 		for (size_t j = 0; j < m; j++) {
 			struct json_object *t =
-			        jobject(json_object_array_get_idx(srcs, j), "serviceAccountToken");
+			        fx_jobject(json_object_array_get_idx(srcs, j), "serviceAccountToken");
 			if (t != NULL && (rc = need_token(op, &s, i, j, t)) != 0)
 				return rc;
 		}
@@ -2169,7 +2120,7 @@ static int body_check(const struct fsm_command *c, struct json_object *body, boo
 		set_err(err, n, "%s: body is not a JSON object", c->id);
 		return -1;
 	}
-	const char *u = jstr(jobject(body, "pod"), "uid");
+	const char *u = fx_jstr(fx_jobject(body, "pod"), "uid");
 	if (u == NULL || u[0] == '\0')
 		u = c->pod_uid;
 	if (!uid_ok(u)) {
@@ -2184,24 +2135,24 @@ static int body_check(const struct fsm_command *c, struct json_object *body, boo
 	*uid = u;
 	if (!setup)
 		return 0;
-	if (body == NULL || jobject(body, "pod") == NULL) {
+	if (body == NULL || fx_jobject(body, "pod") == NULL) {
 		set_err(err, n, "%s: body has no pod", c->id);
 		return -1;
 	}
-	struct json_object *vols = jmember(body, "volumes");
+	struct json_object *vols = fx_jmember(body, "volumes");
 	if (vols != NULL && !json_object_is_type(vols, json_type_array) &&
 	    !json_object_is_type(vols, json_type_null)) {
 		set_err(err, n, "%s: volumes is not a list", c->id);
 		return -1;
 	}
-	size_t k = jarray(body, "volumes") != NULL ? json_object_array_length(vols) : 0;
+	size_t k = fx_jarray(body, "volumes") != NULL ? json_object_array_length(vols) : 0;
 	if (k > VOLUMES_MAX) {
 		set_err(err, n, "%s: %zu volumes, more than %d", c->id, k, VOLUMES_MAX);
 		return -1;
 	}
 	for (size_t i = 0; i < k; i++) {
 		struct json_object *vol = json_object_array_get_idx(vols, i);
-		const char *name = jstr(vol, "name");
+		const char *name = fx_jstr(vol, "name");
 		if (!json_object_is_type(vol, json_type_object) || !uid_ok(name) ||
 		    strncmp(name, "..", 2) == 0) {
 			set_err(err, n, "%s: volume %zu has no valid name", c->id, i);
@@ -2244,7 +2195,7 @@ int fx_volume_dispatch(struct fx_volume *v, const struct fsm_command *c)
 		set_err(err, sizeof(err), "volume executor queue full: %d commands held", OPS_MAX);
 		op->preset = true;
 	} else if (c->body != NULL && c->body_len > 0 &&
-	           (op->body = parse_json(c->body, c->body_len)) == NULL) {
+	           (op->body = fx_json_parse(c->body, c->body_len)) == NULL) {
 		set_err(err, sizeof(err), "%s: body is not JSON", c->id);
 		op->preset = true;
 	} else if (body_check(c, op->body, op->kind == OP_SETUP, &uid, err, sizeof(err)) != 0) {
@@ -2368,14 +2319,14 @@ int fx_volume_adopt(struct fx_volume *v, const char *body, size_t len)
 {
 	if (v == NULL)
 		return -EINVAL;
-	struct json_object *b = parse_json(body, len);
-	struct json_object *pod = jobject(b, "pod");
-	const char *uid = jstr(pod, "uid");
+	struct json_object *b = fx_json_parse(body, len);
+	struct json_object *pod = fx_jobject(b, "pod");
+	const char *uid = fx_jstr(pod, "uid");
 	if (b == NULL || !uid_ok(uid)) {
 		json_object_put(b);
 		return -EINVAL;
 	}
-	struct adopt_ctx a = {.v = v, .uid = uid, .ns = nz(jstr(pod, "namespace"))};
+	struct adopt_ctx a = {.v = v, .uid = uid, .ns = nz(fx_jstr(pod, "namespace"))};
 	if (v->objects != NULL)
 		each_object(b, adopt_object, &a);
 	json_object_put(b);
