@@ -52,6 +52,8 @@ void pod_on_sandbox(struct fold *f, struct fsm_pod *p, const struct fsm_ev_cri_s
 void pod_on_probe(struct fold *f, struct fsm_pod *p, const struct fsm_ev_probe *pr);
 void pod_on_image(struct fold *f, struct fsm_pod *p, const char *image);
 struct fsm_buf;
+/* "pod":{"name","namespace","uid"} of the pod, for executors' labels and paths. */
+void pod_put_ref(struct fsm_buf *b, const struct fsm_pod *p);
 /* ,"pod_meta":{labels, annotations, serviceAccountName} of the pod: what the
  * downward API may read beyond the pod's name. */
 void pod_put_meta(struct fsm_buf *b, const struct fsm_pod *p);

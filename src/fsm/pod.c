@@ -90,7 +90,7 @@ static struct fsm_command *ctr_cmd(struct fold *f, struct fsm_pod *p, size_t i,
 }
 
 /* {"name","namespace","uid"} of the pod, for executors' labels and log paths. */
-static void put_pod_ref(struct fsm_buf *b, const struct fsm_pod *p)
+void pod_put_ref(struct fsm_buf *b, const struct fsm_pod *p)
 {
 	fsm_buf_puts(b, "\"pod\":{\"name\":");
 	fsm_buf_json_str(b, p->spec.name);
@@ -255,7 +255,7 @@ static void ctr_create(struct fold *f, struct fsm_pod *p, size_t i)
 	fsm_buf_puts(&b, ",\"sandbox_attempt\":");
 	fsm_buf_u64(&b, p->sb_attempt);
 	fsm_buf_putc(&b, ',');
-	put_pod_ref(&b, p);
+	pod_put_ref(&b, p);
 	fsm_buf_puts(&b, ",\"image_ref\":");
 	fsm_buf_json_str(&b, c->image_ref);
 	fsm_buf_puts(&b, ",\"container\":");
@@ -707,7 +707,7 @@ static void sb_emit_run(struct fold *f, struct fsm_pod *p)
 	cmd->attempt = p->sb_attempt;
 	struct fsm_buf b = FSM_BUF_INIT;
 	fsm_buf_putc(&b, '{');
-	put_pod_ref(&b, p);
+	pod_put_ref(&b, p);
 	fsm_buf_puts(&b, ",\"attempt\":");
 	fsm_buf_u64(&b, p->sb_attempt);
 	fsm_buf_puts(&b, ",\"host_network\":");

@@ -61,13 +61,9 @@ static void setup_emit(struct fold *f, struct fsm_pod *p)
 		return;
 	cmd->attempt = p->vol_n;
 	struct fsm_buf b = FSM_BUF_INIT;
-	fsm_buf_puts(&b, "{\"pod\":{\"name\":");
-	fsm_buf_json_str(&b, p->spec.name);
-	fsm_buf_puts(&b, ",\"namespace\":");
-	fsm_buf_json_str(&b, p->spec.namespace_);
-	fsm_buf_puts(&b, ",\"uid\":");
-	fsm_buf_json_str(&b, p->spec.uid);
-	fsm_buf_puts(&b, "},\"service_account\":");
+	fsm_buf_putc(&b, '{');
+	pod_put_ref(&b, p);
+	fsm_buf_puts(&b, ",\"service_account\":");
 	fsm_buf_json_str(&b, p->spec.service_account[0] != '\0' ? p->spec.service_account
 								: "default");
 	pod_put_meta(&b, p);
@@ -163,13 +159,9 @@ bool pod_volumes_teardown(struct fold *f, struct fsm_pod *p)
 	if (cmd == NULL)
 		return false;
 	struct fsm_buf b = FSM_BUF_INIT;
-	fsm_buf_puts(&b, "{\"pod\":{\"name\":");
-	fsm_buf_json_str(&b, p->spec.name);
-	fsm_buf_puts(&b, ",\"namespace\":");
-	fsm_buf_json_str(&b, p->spec.namespace_);
-	fsm_buf_puts(&b, ",\"uid\":");
-	fsm_buf_json_str(&b, p->spec.uid);
-	fsm_buf_puts(&b, "}}");
+	fsm_buf_putc(&b, '{');
+	pod_put_ref(&b, p);
+	fsm_buf_putc(&b, '}');
 	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 	return false;
