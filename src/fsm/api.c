@@ -10,10 +10,11 @@
  * answered comes back as effects. src/effects/api.h says how each command is
  * carried out.
  *
- * Ids: "node/register/<n>", "node/lease/<n>", "node/status/<v>" for the node;
- * "mirror/<static uid>/<n>", "mirrordel/<mirror uid>", "apidelete/<uid>" and
- * "event/<uid>/<n>" for pods. Timers: "node/lease", "node/status",
- * "node/register", and "mirror/<static uid>" (a mirror pod's creation again).
+ * Ids: "node/register/<n>", "node/lease/<n>", "node/status/<v>" and
+ * "nodeevent/<n>" for the node; "mirror/<static uid>/<n>", "mirrordel/<mirror
+ * uid>", "apidelete/<uid>" and "event/<uid>/<n>" for pods. Timers: "node/lease",
+ * "node/status", "node/register", "node/runtime" (the runtime down) and
+ * "mirror/<static uid>" (a mirror pod's creation again).
  */
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -141,6 +142,41 @@ static void node_not_ready_message(const struct fsm_api_node *n, char *out, size
 		snprintf(out, len, "[%s, %s, %s]", errs[0], errs[1], errs[2]);
 }
 
+/* The events the kubelet records on the node's conditions (nodestatus setters:
+ * recordEventFunc), False then True. */
+static const char *const node_cond_events[FSM_NODE_CONDS][2] = {
+	[FSM_NODE_MEMORY] = {"NodeHasSufficientMemory", "NodeHasInsufficientMemory"},
+	[FSM_NODE_DISK] = {"NodeHasNoDiskPressure", "NodeHasDiskPressure"},
+	[FSM_NODE_PID] = {"NodeHasSufficientPID", "NodeHasInsufficientPID"},
+	[FSM_NODE_READY] = {"NodeNotReady", "NodeReady"},
+};
+
+/* An event about the node: the kubelet's nodeRef (kind Node, its name as the
+ * uid, no namespace: the event goes to "default"). */
+static void node_event(struct fold *f, const char *reason)
+{
+	const char *name = f->s->cfg.node_name != NULL ? f->s->cfg.node_name : "";
+	struct fsm_api_node *n = &f->s->node;
+	n->nevents++;
+	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_API_EVENT, "", "nodeevent/%u", n->nevents);
+	struct fsm_buf b = FSM_BUF_INIT;
+	fsm_buf_puts(&b, "{\"involvedObject\":{\"kind\":\"Node\",\"name\":");
+	fsm_buf_json_str(&b, name);
+	fsm_buf_puts(&b, ",\"uid\":");
+	fsm_buf_json_str(&b, name);
+	fsm_buf_puts(&b, "},\"reason\":");
+	fsm_buf_json_str(&b, reason);
+	char msg[FSM_MESSAGE_BYTES];
+	snprintf(msg, sizeof(msg), "Node %s status is now: %s", name, reason);
+	fsm_buf_puts(&b, ",\"message\":");
+	fsm_buf_json_str(&b, msg);
+	fsm_buf_puts(&b, ",\"type\":\"Normal\",\"time\":");
+	put_time(&b, f->wall);
+	fsm_buf_putc(&b, '}');
+	fold_body(f, cmd, &b);
+	fsm_buf_free(&b);
+}
+
 static void node_conditions_update(struct fold *f)
 {
 	struct fsm_api_node *n = &f->s->node;
@@ -152,11 +188,17 @@ static void node_conditions_update(struct fold *f)
 		[FSM_NODE_PID] = node_pressed(f->s, "pid."),
 		[FSM_NODE_READY] = why[0] == '\0',
 	};
-	for (int i = 0; i < FSM_NODE_CONDS; i++)
-		if (n->cond_transition_wall_ms[i] == 0 || n->cond[i] != now[i]) {
-			n->cond[i] = now[i];
-			n->cond_transition_wall_ms[i] = f->wall ? f->wall : 1;
-		}
+	for (int i = 0; i < FSM_NODE_CONDS; i++) {
+		bool first = n->cond_transition_wall_ms[i] == 0;
+		if (!first && n->cond[i] == now[i])
+			continue;
+		n->cond[i] = now[i];
+		n->cond_transition_wall_ms[i] = f->wall ? f->wall : 1;
+		/* A pressure condition's event also when it is first set; Ready's
+		 * only when it changes. */
+		if (!first || i != FSM_NODE_READY)
+			node_event(f, node_cond_events[i][now[i] ? 1 : 0]);
+	}
 }
 
 /* capacity and allocatable: the measured capacity with pods added, and what
@@ -786,7 +828,8 @@ bool api_on_effect(struct fold *f, const char *verb, const char *uid, const char
 		node_on_effect(f, uid, rest);
 		return true;
 	}
-	if (strcmp(verb, "event") == 0 || strcmp(verb, "mirrordel") == 0 || strcmp(verb, "apidelete") == 0)
+	if (strcmp(verb, "event") == 0 || strcmp(verb, "nodeevent") == 0 ||
+	    strcmp(verb, "mirrordel") == 0 || strcmp(verb, "apidelete") == 0)
 		return true; /* nothing waits on these */
 	struct fsm_pod *p = fsm_state_pod(f->s, uid);
 	if (strcmp(verb, "status") == 0) {

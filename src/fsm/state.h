@@ -99,6 +99,7 @@ struct fsm_api_node {
 	bool runtime_down;
 	char runtime_error[FSM_MESSAGE_BYTES];
 	char network_error[FSM_MESSAGE_BYTES];
+	uint32_t nevents; /* events about the node issued: part of their ids */
 };
 
 /* The newest value of a pressure signal. */

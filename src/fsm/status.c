@@ -1394,6 +1394,8 @@ int fsm_state_dump(const struct fsm_state *s, struct fsm_buf *out)
 	W_ARR(&w, n->runtime_error);
 	w_raw(&w, ",\"network_error\":");
 	W_ARR(&w, n->network_error);
+	w_raw(&w, ",\"nevents\":");
+	w_u64(&w, n->nevents);
 	w_raw(&w, ",\"conds\":[");
 	for (int i = 0; i < FSM_NODE_CONDS; i++) {
 		w_raw(&w, i == 0 ? "{\"status\":" : ",{\"status\":");

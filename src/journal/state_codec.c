@@ -214,6 +214,7 @@ static int node_out(struct fsm_arena *a, const struct fsm_api_node *n, Ledgerlet
 	m->runtime_down = n->runtime_down;
 	m->runtime_error = s_out(n->runtime_error);
 	m->network_error = s_out(n->network_error);
+	m->nevents = n->nevents;
 	m->n_conds = FSM_NODE_CONDS;
 	m->conds = conds;
 	for (size_t i = 0; i < FSM_NODE_CONDS; i++) {
@@ -246,6 +247,7 @@ static void node_in(struct fsm_api_node *n, const Ledgerlet__Journal__ApiNode *m
 	n->runtime_down = m->runtime_down;
 	COPY(n->runtime_error, m->runtime_error);
 	COPY(n->network_error, m->network_error);
+	n->nevents = m->nevents;
 	for (size_t i = 0; i < m->n_conds && i < FSM_NODE_CONDS; i++) {
 		n->cond[i] = m->conds[i]->status;
 		n->cond_transition_wall_ms[i] = m->conds[i]->transition_wall_ms;

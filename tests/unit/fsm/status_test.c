@@ -1316,7 +1316,7 @@ static bool mutate(struct fixture *f, int k)
 	M(s->node.status_version++) M(s->node.status_acked++) M(s->node.status_sent_ts_ms++)
 	M(s->node.cond[FSM_NODE_PID] = true) M(s->node.cond_transition_wall_ms[FSM_NODE_READY]++)
 	M(s->node.runtime_fail_ts_ms++) M(s->node.runtime_down = true)
-	M(s->node.runtime_error[0] = 'r') M(s->node.network_error[0] = 'n')
+	M(s->node.runtime_error[0] = 'r') M(s->node.network_error[0] = 'n') M(s->node.nevents++)
 	/* a pod */
 	M(p->spec.name = "other") M(p->spec.namespace_ = "kube-system") M(p->source = "/etc/m.yaml")
 	M(p->spec.resource_version = "7") M(p->spec.generation++) M(p->spec.is_static = true)
