@@ -226,7 +226,24 @@ class Recorder:
 
     def __init__(self):
         self.lock = threading.Lock()
+        # requests answered or being answered but not yet counted: /_test/writes
+        # waits for them, so a client that has its answer finds it counted
+        self.uncounted = 0
+        self.counted = threading.Condition(self.lock)
         self.reset()
+
+    def begin(self):
+        with self.lock:
+            self.uncounted += 1
+
+    def settle(self, timeout_s=2.0):
+        """Waits (with the lock held on return) until every begun request is counted."""
+        deadline = time.monotonic() + timeout_s
+        while self.uncounted > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.counted.wait(left)
 
     def reset(self):
         with self.lock:
@@ -236,8 +253,11 @@ class Recorder:
             self.recent = collections.deque(maxlen=RECENT_WRITES_MAX)
             self.invalid = collections.deque(maxlen=INVALID_MAX)
 
-    def request(self, verb, method, path, label, user, code, ms):
+    def request(self, verb, method, path, label, user, code, ms, begun=False):
         with self.lock:
+            if begun:
+                self.uncounted -= 1
+                self.counted.notify_all()
             if method in WRITE_METHODS:
                 self.seq += 1
                 self.writes[f"{method} {label}"] += 1
@@ -382,6 +402,7 @@ class Handler(BaseHTTPRequestHandler):
         self.user = None
         self.code = 0
         self.streaming = False
+        self.begun = False
         self.verb = self.command
         self.label = ""
         url = urllib.parse.urlsplit(self.path)
@@ -406,6 +427,9 @@ class Handler(BaseHTTPRequestHandler):
                         self.verb = "WATCH"
                     elif self.command == "GET" and route.name is None:
                         self.verb = "LIST"
+                    if self.verb != "WATCH":
+                        app.recorder.begin()
+                        self.begun = True
                 self.inject(f"{self.command} {self.path}")
                 self.dispatch(url.path, parts, route, body)
         except ApiError as e:
@@ -422,7 +446,8 @@ class Handler(BaseHTTPRequestHandler):
         app.log(f"{self.user or '-'} {self.verb} {self.path} {self.code} {ms}ms")
         if self.label:
             app.recorder.request(
-                self.verb, self.command, self.path, self.label, self.user, self.code, ms
+                self.verb, self.command, self.path, self.label, self.user, self.code, ms,
+                begun=self.begun,
             )
 
     def read_body(self):
@@ -857,6 +882,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise apierrors.bad_request("since must be a sequence number")
             since = int(since)
             with r.lock:
+                r.settle()
                 doc = {
                     "seq": r.seq,
                     "counts": dict(r.writes),
