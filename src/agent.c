@@ -852,7 +852,8 @@ static int runtime_open(struct agent *a)
 	 * Secret environment. */
 	struct fx_exec_config xc = {.reactor = a->r, .cgroup_parent = conf->cgroup_root,
 				     .node_name = conf->node_name, .api = a->kapi,
-				     .host_ip = a->host_ip, .root_dir = conf->root_dir};
+				     .host_ip = a->host_ip, .root_dir = conf->root_dir,
+				     .objects = a->objw};
 	rc = fx_exec_new(&a->exec, a->cri, &xc, sink_of(a));
 	if (rc == 0)
 		rc = fx_probe_new(&a->probe, a->r, a->multi, a->cri, sink_of(a));

@@ -221,6 +221,7 @@ struct fx_exec {
 	char *node_name_cfg; /* as configured (NULL: none): spec.nodeName of a fieldRef */
 	char *host_ip;       /* NULL: not known */
 	struct kapi *api;
+	struct io_objwatch *objects; /* NULL: a GET per object */
 	char **dns_servers;
 	size_t n_dns_servers;
 	char **dns_searches;
@@ -1338,7 +1339,8 @@ struct fetch_item {
 	struct fx_env_fetch *f;
 	bool secret;
 	char *name;
-	uint64_t id;
+	uint64_t id;      /* the GET, or the watcher's wait (cached) */
+	bool cached;      /* read from the watcher */
 	bool answered;
 	bool found;
 	char *error;
@@ -1347,6 +1349,7 @@ struct fetch_item {
 
 struct fx_env_fetch {
 	struct kapi *api;
+	struct io_objwatch *objects;
 	struct json_object *container;
 	const struct fx_env_facts *facts;
 	fx_env_fetch_cb done;
@@ -1411,9 +1414,14 @@ void fx_env_fetch_cancel(struct fx_env_fetch *f)
 {
 	if (f == NULL)
 		return;
-	for (size_t i = 0; i < f->n; i++)
-		if (!f->items[i].answered)
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->items[i].answered)
+			continue;
+		if (f->items[i].cached)
+			io_objwatch_cancel_wait(f->objects, f->items[i].id);
+		else
 			kapi_cancel(f->api, f->items[i].id);
+	}
 	fetch_free(f);
 }
 
@@ -1524,7 +1532,53 @@ static void fetch_done(void *arg, const struct kapi_response *r)
 		fetch_finish(f);
 }
 
-int fx_env_fetch_start(struct kapi *api, struct json_object *container,
+/* The watcher has answered for the object (its first list, or later). */
+static void fetch_synced(void *arg)
+{
+	struct fetch_item *it = arg;
+	struct fx_env_fetch *f = it->f;
+	assert(!it->answered && f->pending > 0);
+	it->answered = true;
+	f->pending--;
+	struct json_object *obj = NULL;
+	char why[512];
+	enum io_obj_state st =
+	        io_objwatch_get(f->objects, it->secret ? IO_OBJ_SECRET : IO_OBJ_CONFIGMAP,
+	                        nz(f->facts->pod_namespace), it->name, &obj, why, sizeof(why));
+	if (st == IO_OBJ_PRESENT) {
+		/* A copy of our own: the cache's may be replaced before the last
+		 * object of this fetch is there (fetch_free scrubs it). */
+		if (json_object_deep_copy(obj, &it->object, NULL) == 0)
+			it->found = true;
+		else
+			it->error = strdup("out of memory");
+	} else if (st == IO_OBJ_ERROR) {
+		it->error = strdup(why);
+	} else if (st != IO_OBJ_ABSENT) {
+		if (asprintf(&it->error, "couldn't get %s %s/%s: not watched", kind_name(it->secret),
+		             nz(f->facts->pod_namespace), it->name) < 0)
+			it->error = NULL;
+	}
+	if (!it->found && it->error == NULL && st != IO_OBJ_ABSENT)
+		it->error = strdup("out of memory");
+	if (f->pending == 0)
+		fetch_finish(f);
+}
+
+/* Reads the item through the watcher; false when it will not have it. */
+static bool fetch_cached(struct fx_env_fetch *f, struct fetch_item *it)
+{
+	enum io_obj_kind kind = it->secret ? IO_OBJ_SECRET : IO_OBJ_CONFIGMAP;
+	const char *ns = nz(f->facts->pod_namespace);
+	if (f->objects == NULL ||
+	    io_objwatch_ref(f->objects, nz(f->facts->pod_uid), kind, ns, it->name) != 0 ||
+	    io_objwatch_when_synced(f->objects, kind, ns, it->name, fetch_synced, it, &it->id) != 0)
+		return false;
+	it->cached = true;
+	return true;
+}
+
+int fx_env_fetch_start(struct kapi *api, struct io_objwatch *objects, struct json_object *container,
                        const struct fx_env_facts *facts, fx_env_fetch_cb done, void *arg,
                        struct fx_env_fetch **out)
 {
@@ -1534,8 +1588,8 @@ int fx_env_fetch_start(struct kapi *api, struct json_object *container,
 	struct fx_env_fetch *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return -ENOMEM;
-	*f = (struct fx_env_fetch){
-	        .api = api, .container = container, .facts = facts, .done = done, .arg = arg};
+	*f = (struct fx_env_fetch){.api = api, .objects = objects, .container = container,
+	                           .facts = facts, .done = done, .arg = arg};
 	int rc = env_refs_walk(container, fetch_visit, f);
 	if (rc != 0 || f->n == 0) {
 		rc = f->too_many ? -E2BIG : rc != 0 ? -ENOMEM : -ENODATA;
@@ -1544,6 +1598,10 @@ int fx_env_fetch_start(struct kapi *api, struct json_object *container,
 	}
 	for (size_t i = 0; i < f->n; i++) {
 		struct fetch_item *it = &f->items[i];
+		if (fetch_cached(f, it)) {
+			f->pending++;
+			continue;
+		}
 		char ns[800], name[800], path[1800];
 		rc = -ENAMETOOLONG;
 		if (path_segment(ns, sizeof(ns), nz(facts->pod_namespace)) &&
@@ -1554,9 +1612,7 @@ int fx_env_fetch_start(struct kapi *api, struct json_object *container,
 			                  fetch_done, it, &it->id);
 		}
 		if (rc != 0) {
-			for (size_t j = 0; j < i; j++)
-				kapi_cancel(api, f->items[j].id);
-			fetch_free(f);
+			fx_env_fetch_cancel(f); /* the items started so far */
 			return rc;
 		}
 		f->pending++;
@@ -2825,8 +2881,8 @@ static void env_begin(struct op *op)
 	};
 	int rc = -ENODATA;
 	if (x->api != NULL)
-		rc = fx_env_fetch_start(x->api, op->env_spec, &op->facts, op_env_done, op,
-		                        &op->fetch);
+		rc = fx_env_fetch_start(x->api, x->objects, op->env_spec, &op->facts, op_env_done,
+		                        op, &op->fetch);
 	if (rc == 0)
 		return;
 	if (rc == -ENODATA) {
@@ -3816,6 +3872,7 @@ int fx_exec_new(struct fx_exec **out, struct cri_client *cri, const struct fx_ex
 	x->node_name = strdup(cfg->node_name != NULL && cfg->node_name[0] != '\0' ? cfg->node_name
 	                                                                          : "true");
 	x->api = cfg->api;
+	x->objects = cfg->objects;
 	if (cfg->node_name != NULL && cfg->node_name[0] != '\0' &&
 	    (x->node_name_cfg = strdup(cfg->node_name)) == NULL)
 		rc = -ENOMEM;

@@ -109,6 +109,7 @@
 #include "effects/effects.h"
 #include "fsm/command.h"
 #include "io/kapi.h"
+#include "io/objwatch.h"
 #include "io/reactor.h"
 
 #define FX_EXEC_CALLS_MAX        64
@@ -161,6 +162,9 @@ struct fx_exec_config {
 	 * cancels the executor's requests on it.
 	 */
 	struct kapi *api;
+	/* The watcher the environment's ConfigMaps and Secrets are read through
+	 * (NULL: a GET each). Not owned; outlives the executor. */
+	struct io_objwatch *objects;
 	/* The node's IP: status.hostIP(s) of a fieldRef, and status.podIP(s) of a
 	 * host-network pod. NULL or "": such a fieldRef fails the create. */
 	const char *host_ip;
@@ -286,14 +290,18 @@ struct fx_env_fetch;
 typedef void (*fx_env_fetch_cb)(void *arg, int rc, struct fx_env *env, const char *error);
 
 /*
- * Reads every ConfigMap and Secret container refers to (GET through api, in
- * facts->pod_namespace), then resolves as fx_env_resolve; done runs once, on a
- * reactor turn (never inside this call), after which the fetch is gone. container
- * and facts (and its strings) must stay valid until then. 0 and *out (for
- * fx_env_fetch_cancel); -ENODATA when container refers to none (nothing runs:
- * call fx_env_resolve); -E2BIG past FX_ENV_REFS_MAX; kapi_request's error.
+ * Reads every ConfigMap and Secret container refers to (in facts->pod_namespace),
+ * then resolves as fx_env_resolve; done runs once, on a reactor turn (never inside
+ * this call), after which the fetch is gone. With objects (io/objwatch), each is
+ * referenced for facts->pod_uid — watched for as long as the pod is on the node,
+ * as the kubelet's watch-based manager keeps them — and read from the watcher's
+ * cache once its first list has answered; an object the watcher refuses (its
+ * bounds), or every object without objects, is read with a GET through api.
+ * container and facts (and its strings) must stay valid until then. 0 and *out
+ * (for fx_env_fetch_cancel); -ENODATA when container refers to none (nothing
+ * runs: call fx_env_resolve); -E2BIG past FX_ENV_REFS_MAX; kapi_request's error.
  */
-int fx_env_fetch_start(struct kapi *api, struct json_object *container,
+int fx_env_fetch_start(struct kapi *api, struct io_objwatch *objects, struct json_object *container,
                        const struct fx_env_facts *facts, fx_env_fetch_cb done, void *arg,
                        struct fx_env_fetch **out);
 /* Cancels the fetch's requests; done will not run. The fetch is gone. */

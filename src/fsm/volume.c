@@ -18,8 +18,10 @@
  * "volumes/<uid>", the same timer as the retry).
  *
  * When the pod leaves the node, after its sandbox is removed, a volume.teardown
- * (id "volumesdown/<uid>") unmounts and removes what the setups made; the pod
- * leaves the table only once it has answered.
+ * (id "volumesdown/<uid>") unmounts and removes what the setups made and lets
+ * the watcher forget the pod's objects (those its containers' environment read
+ * too: a pod whose env refers to a ConfigMap or Secret gets a teardown even
+ * without volumes); the pod leaves the table only once it has answered.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,9 +149,29 @@ void pod_volumes_on_timer(struct fold *f, struct fsm_pod *p)
 	/* Not ready: pod_sync tries again (pod_volumes_ready). */
 }
 
+/* Whether a container's environment reads a ConfigMap or Secret: the executor
+ * has the watcher keep it for the pod, and the teardown lets it go. */
+static bool pod_env_reads_objects(const struct fsm_pod *p)
+{
+	static const char *const keys[] = {"configMapKeyRef", "secretKeyRef", "configMapRef",
+					   "secretRef"};
+	for (size_t i = 0; i < p->spec.ncontainers; i++) {
+		const struct fsm_container_spec *c = &p->spec.containers[i];
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (memmem(c->json, c->json_len, keys[k], strlen(keys[k])) != NULL)
+				return true;
+	}
+	return false;
+}
+
+bool pod_volumes_gone(const struct fsm_pod *p)
+{
+	return p->vol_down == FSM_VOL_DOWN_DONE || (p->vol_n == 0 && !pod_env_reads_objects(p));
+}
+
 bool pod_volumes_teardown(struct fold *f, struct fsm_pod *p)
 {
-	if (p->vol_n == 0 || p->vol_down == FSM_VOL_DOWN_DONE)
+	if (pod_volumes_gone(p))
 		return true;
 	if (p->vol_down == FSM_VOL_DOWN_BUSY || p->vol_busy)
 		return false; /* a setup's answer first: it must not outlive the teardown */
@@ -165,11 +187,6 @@ bool pod_volumes_teardown(struct fold *f, struct fsm_pod *p)
 	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 	return false;
-}
-
-bool pod_volumes_gone(const struct fsm_pod *p)
-{
-	return p->vol_n == 0 || p->vol_down == FSM_VOL_DOWN_DONE;
 }
 
 /* ---- container mounts ---- */
@@ -305,6 +322,13 @@ void fold_api_object(struct fold *f, const struct fsm_ev_api_object *o)
 	else if (strcmp(o->object_kind, "ConfigMap") == 0)
 		secret = false;
 	else
+		return;
+	/* Only what a pod's volumes read is kept (the watcher also reports what
+	 * containers' environments read: that is read again at each create). */
+	bool read = false;
+	for (size_t i = 0; i < f->s->npods && !read; i++)
+		read = fsm_pod_reads_object(f->s->pods[i], secret, o->namespace_, o->name);
+	if (!read)
 		return;
 	bool changed;
 	int rc = fsm_object_put(f->s, secret, o->namespace_, o->name, o->exists ? o->hash : "",

@@ -513,7 +513,7 @@ TEST(configmaps_and_secrets_are_read_through_the_api)
 	          "{\"fieldPath\":\"metadata.name\"}}}]}");
 	struct fetched f = {0};
 	struct fx_env_fetch *h = NULL;
-	REQUIRE(fx_env_fetch_start(e.k, c, &FACTS, on_fetched, &f, &h) == 0);
+	REQUIRE(fx_env_fetch_start(e.k, NULL, c, &FACTS, on_fetched, &f, &h) == 0);
 	CHECK(h != NULL);
 	CHECK_EQ_INT(f.done, 0); /* never from inside the call */
 	run_until(&e, &f.done, 1, 15);
@@ -528,7 +528,7 @@ TEST(configmaps_and_secrets_are_read_through_the_api)
 	c = J("{\"name\":\"app\",\"env\":[{\"name\":\"X\",\"valueFrom\":{\"secretKeyRef\":"
 	      "{\"name\":\"nosuch\",\"key\":\"k\"}}}]}");
 	memset(&f, 0, sizeof(f));
-	REQUIRE(fx_env_fetch_start(e.k, c, &FACTS, on_fetched, &f, &h) == 0);
+	REQUIRE(fx_env_fetch_start(e.k, NULL, c, &FACTS, on_fetched, &f, &h) == 0);
 	run_until(&e, &f.done, 1, 15);
 	REQUIRE(f.done == 1);
 	CHECK_EQ_INT(f.rc, -1);
@@ -537,7 +537,7 @@ TEST(configmaps_and_secrets_are_read_through_the_api)
 	c = J("{\"name\":\"app\",\"env\":[{\"name\":\"X\",\"valueFrom\":{\"configMapKeyRef\":"
 	      "{\"name\":\"cfg\",\"key\":\"k\"}}}]}");
 	memset(&f, 0, sizeof(f));
-	REQUIRE(fx_env_fetch_start(e.k, c, &FACTS, on_fetched, &f, &h) == 0);
+	REQUIRE(fx_env_fetch_start(e.k, NULL, c, &FACTS, on_fetched, &f, &h) == 0);
 	run_until(&e, &f.done, 1, 15);
 	REQUIRE(f.done == 1);
 	CHECK_EQ_STR(f.error, "couldn't find key k in ConfigMap default/cfg");
@@ -545,13 +545,13 @@ TEST(configmaps_and_secrets_are_read_through_the_api)
 
 	/* Nothing to read: the caller resolves at once. */
 	c = J("{\"name\":\"app\",\"env\":[{\"name\":\"A\",\"value\":\"1\"}]}");
-	CHECK_EQ_INT(fx_env_fetch_start(e.k, c, &FACTS, on_fetched, &f, &h), -ENODATA);
+	CHECK_EQ_INT(fx_env_fetch_start(e.k, NULL, c, &FACTS, on_fetched, &f, &h), -ENODATA);
 	json_object_put(c);
 
 	/* A cancelled read never answers (and frees what it held: ASan). */
 	c = J("{\"name\":\"app\",\"envFrom\":[{\"secretRef\":{\"name\":\"s\"}}]}");
 	memset(&f, 0, sizeof(f));
-	REQUIRE(fx_env_fetch_start(e.k, c, &FACTS, on_fetched, &f, &h) == 0);
+	REQUIRE(fx_env_fetch_start(e.k, NULL, c, &FACTS, on_fetched, &f, &h) == 0);
 	fx_env_fetch_cancel(h);
 	for (int i = 0; i < 10; i++)
 		io_reactor_run_once(e.r, 20);
@@ -570,9 +570,85 @@ TEST(configmaps_and_secrets_are_read_through_the_api)
 	}
 	c = json_object_new_object();
 	json_object_object_add(c, "envFrom", ef);
-	CHECK_EQ_INT(fx_env_fetch_start(e.k, c, &FACTS, on_fetched, &f, &h), -E2BIG);
+	CHECK_EQ_INT(fx_env_fetch_start(e.k, NULL, c, &FACTS, on_fetched, &f, &h), -E2BIG);
 	json_object_put(c);
 
+	env_close(&e);
+	stop_server();
+}
+
+/* Through the watcher (the daemon's way): the same values, one reflector per object
+ * for the pod, a change seen by the next read, and the pod's unref forgets them. */
+TEST(configmaps_and_secrets_are_read_through_the_watcher)
+{
+	REQUIRE(start_server() == 0);
+	struct env e;
+	REQUIRE(env_open(&e, "kubeconfig", 0, 0) == 0);
+	create(&e, "/api/v1/namespaces/default/configmaps",
+	       "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"wcfg\"},"
+	       "\"data\":{\"LEVEL\":\"debug\"}}");
+	create(&e, "/api/v1/namespaces/default/secrets",
+	       "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"ws\"},"
+	       "\"data\":{\"password\":\"aHVudGVyMg==\"}}");
+	struct io_objwatch *w = NULL;
+	struct io_objwatch_config oc = {.api = e.k, .reactor = e.r};
+	struct io_objwatch_cb cb = {0};
+	REQUIRE(io_objwatch_new(&w, &oc, &cb) == 0);
+	struct json_object *c =
+	        J("{\"name\":\"app\",\"envFrom\":[{\"configMapRef\":{\"name\":\"wcfg\"}},"
+	          "{\"secretRef\":{\"name\":\"wgone\",\"optional\":true}}],\"env\":[{\"name\":"
+	          "\"PW\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"ws\",\"key\":\"password\"}}}]}");
+	struct fetched f = {0};
+	struct fx_env_fetch *h = NULL;
+	REQUIRE(fx_env_fetch_start(e.k, w, c, &FACTS, on_fetched, &f, &h) == 0);
+	CHECK_EQ_INT(f.done, 0); /* never from inside the call */
+	run_until(&e, &f.done, 1, 15);
+	REQUIRE(f.done == 1);
+	CHECKF(f.rc == 0, "%s", f.error);
+	CHECK_EQ_STR(joined(&f.env), "LEVEL=debug PW=hunter2");
+	fx_env_free(&f.env);
+	struct io_objwatch_stats st;
+	io_objwatch_stats(w, &st);
+	CHECK_EQ_INT(st.objects, 3); /* the missing optional Secret is watched too */
+	CHECK_EQ_INT(st.refs, 3);
+
+	/* The ConfigMap changes: a read after the watch has it sees the new value. */
+	struct answer *a = get(&e, "PUT", "/api/v1/namespaces/default/configmaps/wcfg",
+	                       "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+	                       "\"name\":\"wcfg\"},\"data\":{\"LEVEL\":\"info\"}}");
+	CHECKF(a->status == 200, "PUT: %ld %s", a->status, a->body);
+	bool seen = false;
+	for (int i = 0; i < 50 && !seen; i++) {
+		memset(&f, 0, sizeof(f));
+		REQUIRE(fx_env_fetch_start(e.k, w, c, &FACTS, on_fetched, &f, &h) == 0);
+		run_until(&e, &f.done, 1, 15);
+		REQUIRE(f.done == 1 && f.rc == 0);
+		seen = strcmp(joined(&f.env), "LEVEL=info PW=hunter2") == 0;
+		fx_env_free(&f.env);
+		for (int k = 0; k < 5 && !seen; k++)
+			io_reactor_run_once(e.r, 20);
+	}
+	CHECK(seen);
+	io_objwatch_stats(w, &st);
+	CHECK_EQ_INT(st.lists, 3); /* read again from the cache, not listed again */
+
+	/* A cancelled read through the watcher never answers. */
+	memset(&f, 0, sizeof(f));
+	struct json_object *c2 =
+	        J("{\"name\":\"app\",\"envFrom\":[{\"configMapRef\":{\"name\":\"wnew\"}}]}");
+	REQUIRE(fx_env_fetch_start(e.k, w, c2, &FACTS, on_fetched, &f, &h) == 0);
+	fx_env_fetch_cancel(h);
+	for (int i = 0; i < 10; i++)
+		io_reactor_run_once(e.r, 20);
+	CHECK_EQ_INT(f.done, 0);
+	json_object_put(c2);
+
+	io_objwatch_unref_pod(w, FACTS.pod_uid);
+	io_objwatch_stats(w, &st);
+	CHECK_EQ_INT(st.objects, 0);
+	CHECK_EQ_INT(st.refs, 0);
+	json_object_put(c);
+	io_objwatch_free(w);
 	env_close(&e);
 	stop_server();
 }
@@ -851,5 +927,6 @@ TEST_MAIN(SUITE, T(plain_env_is_kept_in_order),
           T(values_expand_references_to_what_is_defined_before),
           T(field_refs_of_the_pod_node_and_sandbox), T(field_refs_of_labels_annotations_and_service_account), T(bounds_on_values_and_count),
           T(configmaps_and_secrets_are_read_through_the_api),
+          T(configmaps_and_secrets_are_read_through_the_watcher),
           T(standalone_create_with_a_ref_fails_as_a_config_error),
           T(end_to_end_a_container_sees_its_configmap_secret_and_fields))
