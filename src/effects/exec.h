@@ -52,9 +52,10 @@
  *   metadata.labels, metadata.annotations            the body's "pod_meta" (the fold
  *     (['k'], or whole: key="value" lines in          sends it with a container that
  *     key order), spec.serviceAccountName             has fieldRefs); none: fails
- * resourceFieldRef is not done: it fails the create. The ConfigMaps and Secrets referred to are read (one GET each,
- * through cfg.api, after the sandbox's status and before CreateContainer) on every
- * create that needs them. A failure ends the command failed, class permanent, with
+ * resourceFieldRef is not done: it fails the create. The ConfigMaps and Secrets
+ * referred to are read after the sandbox's status and before CreateContainer, on
+ * every create that needs them: from cfg.objects' cache (each watched for the
+ * pod from then on), or with one GET each through cfg.api. A failure ends the command failed, class permanent, with
  * the error FX_ENV_ERROR_PREFIX followed by the kubelet's message (`configmap "cfg"
  * not found`, `couldn't find key k in Secret ns/s`, ...); the fold shows that as the
  * waiting reason CreateContainerConfigError; a failed read (the API unreachable,
