@@ -13,6 +13,9 @@ J=$DEMO/journal
 if [ "${1:-}" = stop ]; then
 	pkill -TERM -f "build/ledgerlet --journal-dir $J" 2>/dev/null || true
 	scripts/runtime.sh stop || true
+	# the pods' tmpfs volumes (deepest first) before their directories
+	awk -v d="$DEMO/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+		while read -r m; do umount -l "$m" || true; done
 	rm -rf "$DEMO"
 	echo "demo: stopped the runtime and removed $DEMO"
 	exit 0
