@@ -21,6 +21,7 @@
  * alone instead of reporting a state the command has already superseded.
  */
 #include "effects/exec.h"
+#include "effects/gotext.h"
 #include "effects/json.h"
 #include "effects/volume.h"
 
@@ -323,41 +324,6 @@ static enum fsm_error_class class_of(enum cri_error_class c)
 		break;
 	}
 	return FSM_ERR_PERMANENT;
-}
-
-/* Go's %q of bytes, near enough: printable ASCII and UTF-8 as they are. */
-static void go_quote(struct fsm_buf *b, const char *s, size_t n)
-{
-	fsm_buf_putc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		char esc[8];
-		switch (ch) {
-		case '"':
-			fsm_buf_puts(b, "\\\"");
-			break;
-		case '\\':
-			fsm_buf_puts(b, "\\\\");
-			break;
-		case '\n':
-			fsm_buf_puts(b, "\\n");
-			break;
-		case '\t':
-			fsm_buf_puts(b, "\\t");
-			break;
-		case '\r':
-			fsm_buf_puts(b, "\\r");
-			break;
-		default:
-			if (ch < 0x20 || ch == 0x7f) {
-				snprintf(esc, sizeof(esc), "\\x%02x", ch);
-				fsm_buf_puts(b, esc);
-			} else {
-				fsm_buf_putc(b, (char)ch);
-			}
-		}
-	}
-	fsm_buf_putc(b, '"');
 }
 
 /* ---- JSON bodies ---------------------------------------------------------------- */
@@ -872,73 +838,6 @@ static char *env_expand(const struct fx_env *e, const char *name, const char *in
 	return s;
 }
 
-static int b64_digit(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * A Secret's value: standard base64 with padding (Go's []byte in JSON) into a new
- * string. NULL when it is not base64 (*bad) or holds a NUL byte (*nul), or on ENOMEM.
- */
-static char *b64_decode(const char *in, size_t len, bool *bad, bool *nul)
-{
-	*bad = *nul = false;
-	if (len % 4 != 0) {
-		*bad = true;
-		return NULL;
-	}
-	char *out = malloc(len / 4 * 3 + 1);
-	if (out == NULL)
-		return NULL;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 4) {
-		int d[4];
-		int pad = 0;
-		for (int k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)in[i + k];
-			if (c == '=' && i + 4 == len && k >= 2) {
-				d[k] = 0;
-				pad++;
-			} else {
-				d[k] = pad > 0 ? -1 : b64_digit(c);
-			}
-			if (d[k] < 0) {
-				*bad = true;
-				goto fail;
-			}
-		}
-		uint32_t v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 |
-		             (uint32_t)d[3];
-		char bytes[3] = {(char)(v >> 16), (char)(v >> 8), (char)v};
-		for (int k = 0; k < 3 - pad; k++) {
-			if (bytes[k] == '\0') {
-				*nul = true;
-				explicit_bzero(bytes, sizeof(bytes));
-				goto fail;
-			}
-			out[o++] = bytes[k];
-		}
-		explicit_bzero(bytes, sizeof(bytes));
-	}
-	out[o] = '\0';
-	return out;
-fail:
-	explicit_bzero(out, len / 4 * 3 + 1);
-	free(out);
-	return NULL;
-}
-
 static const char *kind_name(bool secret)
 {
 	return secret ? "secret" : "configmap";
@@ -1004,11 +903,19 @@ static int source_value(const struct fx_env_facts *f, const struct fx_env_source
 		}
 		return 0;
 	}
-	bool bad, nul;
-	*out = b64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v), &bad,
-	                  &nul);
-	if (*out != NULL)
+	unsigned char *bytes;
+	size_t blen;
+	int rc = fx_b64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+	                       &bytes, &blen);
+	bool bad = rc == -EINVAL, nul = rc == 0 && memchr(bytes, '\0', blen) != NULL;
+	if (rc == 0 && !nul) {
+		*out = (char *)bytes;
 		return 0;
+	}
+	if (nul) {
+		explicit_bzero(bytes, blen);
+		free(bytes);
+	}
 	if (bad || nul)
 		snprintf(err, err_len, "couldn't use key %s in Secret %s/%s: %s", key,
 		         nz(f->pod_namespace), name,
@@ -1056,11 +963,6 @@ static int env_from_one(struct env_build *b, const struct fx_env_facts *f,
 	return 0;
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /*
  * metadata.labels / metadata.annotations of a fieldRef (fieldpath's
  * ExtractFieldPathAsString): ['key'] is that value ("" when absent), the
@@ -1087,37 +989,13 @@ static int map_field(struct json_object *m, const char *env, const char *path, c
 		snprintf(key, sizeof(key), "%.*s", (int)(rl - 4), rest + 2);
 		*out = strdup(nz(fx_jstr(m, key)));
 	} else {
-		/* Sorted keys, one line each. */
-		size_t n = (size_t)json_object_object_length(m), k = 0;
-		const char **keys = calloc(n ? n : 1, sizeof(*keys));
-		if (keys == NULL)
-			goto enomem;
-		json_object_object_foreach(m, key, val)
-		{
-			(void)val;
-			keys[k++] = key;
-		}
-		qsort(keys, k, sizeof(*keys), cmp_cstr);
-		size_t len = 1;
-		for (size_t i = 0; i < k; i++)
-			len += strlen(keys[i]) + 2 * strlen(nz(fx_jstr(m, keys[i]))) + 5;
-		char *s = malloc(len), *w = s;
-		if (s == NULL) {
-			free(keys);
+		struct fsm_buf b = FSM_BUF_INIT;
+		if (fx_format_map(&b, m) != 0) {
+			fsm_buf_free(&b);
 			goto enomem;
 		}
-		for (size_t i = 0; i < k; i++) {
-			w += sprintf(w, "%s%s=\"", i ? "\n" : "", keys[i]);
-			for (const char *c = nz(fx_jstr(m, keys[i])); *c != '\0'; c++) {
-				if (*c == '"' || *c == '\\')
-					*w++ = '\\';
-				*w++ = *c;
-			}
-			*w++ = '"';
-		}
-		*w = '\0';
-		free(keys);
-		*out = s;
+		*out = strdup(b.ptr != NULL ? b.ptr : "");
+		fsm_buf_free(&b);
 	}
 	if (*out != NULL)
 		return 0;
@@ -3157,7 +3035,7 @@ static void hook_fail(struct op *op, const char *pod_name, const char *pod_ns)
 	fsm_buf_puts(&b, "Exec lifecycle hook ([");
 	put_joined(&b, op->argv, op->argc);
 	fsm_buf_puts(&b, "]) for Container ");
-	go_quote(&b, nz(op->container), strlen(nz(op->container)));
+	fx_go_quote(&b, nz(op->container), strlen(nz(op->container)));
 	fsm_buf_puts(&b, " in Pod ");
 	struct fsm_buf pod = FSM_BUF_INIT;
 	if (pod_name != NULL && pod_ns != NULL) {
@@ -3168,12 +3046,12 @@ static void hook_fail(struct op *op, const char *pod_name, const char *pod_ns)
 	fsm_buf_putc(&pod, '(');
 	fsm_buf_puts(&pod, nz(op->pod_uid));
 	fsm_buf_putc(&pod, ')');
-	go_quote(&b, pod.ptr, pod.len);
+	fx_go_quote(&b, pod.ptr, pod.len);
 	fsm_buf_free(&pod);
 	fsm_buf_puts(&b, " failed - error: ");
 	fsm_buf_puts(&b, nz(op->exec_detail));
 	fsm_buf_puts(&b, ", message: ");
-	go_quote(&b, nz(op->exec_output), strlen(nz(op->exec_output)));
+	fx_go_quote(&b, nz(op->exec_output), strlen(nz(op->exec_output)));
 	op_finish(op, false, op->err_class, NULL, "%s", b.ptr != NULL ? b.ptr : "hook failed");
 	fsm_buf_free(&b);
 }

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "effects/exec.h"
+#include "effects/gotext.h"
 #include "effects/json.h"
 #include "fsm/buf.h"
 #include "fsm/model.h"
@@ -163,59 +164,6 @@ static bool uid_ok(const char *uid)
 {
 	return uid != NULL && uid[0] != '\0' && strchr(uid, '/') == NULL && strcmp(uid, ".") != 0 &&
 	       strcmp(uid, "..") != 0 && strlen(uid) <= NAME_BYTES_MAX;
-}
-
-/* Standard base64, whitespace ignored, padding optional; the output is zeroed on
- * failure (it may be a Secret's). 0 or -1. */
-static int b64_decode(const char *in, size_t n, unsigned char **out, size_t *out_len)
-{
-	unsigned char *d = malloc(n / 4 * 3 + 3);
-	if (d == NULL)
-		return -1;
-	size_t len = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	bool pad = false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)in[i];
-		int val;
-		if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
-			continue;
-		if (ch == '=') {
-			pad = true;
-			continue;
-		}
-		if (ch >= 'A' && ch <= 'Z')
-			val = ch - 'A';
-		else if (ch >= 'a' && ch <= 'z')
-			val = ch - 'a' + 26;
-		else if (ch >= '0' && ch <= '9')
-			val = ch - '0' + 52;
-		else if (ch == '+')
-			val = 62;
-		else if (ch == '/')
-			val = 63;
-		else
-			val = -1;
-		if (val < 0 || pad)
-			goto bad;
-		acc = acc << 6 | (uint32_t)val;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			d[len++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (bits >= 6)
-		goto bad;
-	explicit_bzero(&acc, sizeof(acc));
-	*out = d;
-	*out_len = len;
-	return 0;
-bad:
-	zfree(d, n / 4 * 3 + 3);
-	explicit_bzero(&acc, sizeof(acc));
-	return -1;
 }
 
 /* ---- paths ---------------------------------------------------------------------- */
@@ -966,7 +914,7 @@ static int value_bytes(struct json_object *val, bool b64, const char *what, cons
 	const char *s = json_object_get_string(val);
 	size_t sl = (size_t)json_object_get_string_len(val);
 	if (b64) {
-		if (b64_decode(s, sl, out, len) != 0) {
+		if (fx_b64_decode(s, sl, out, len) != 0) {
 			set_err(err, n, "%s key %s: not base64", what, key);
 			return -1;
 		}
@@ -990,7 +938,7 @@ static int value_bytes(struct json_object *val, bool b64, const char *what, cons
 	return 0;
 }
 
-/* b64_decode's buffer is n/4*3+3 bytes, a raw copy len+1: re-home so that every
+/* fx_b64_decode's buffer is n/4*3+1 bytes, a raw copy len+1: re-home so that every
  * payload buffer is len+1 bytes (payload_free zeroes len+1). */
 static int put_value(struct payload *p, const char *path, unsigned char *d, size_t len,
                      unsigned mode, bool b64, size_t src_len)
@@ -998,7 +946,7 @@ static int put_value(struct payload *p, const char *path, unsigned char *d, size
 	if (!b64)
 		return payload_put(p, path, d, len, mode);
 	int rc = payload_put_copy(p, path, d, len, mode);
-	zfree(d, src_len / 4 * 3 + 3);
+	zfree(d, src_len / 4 * 3 + 1);
 	return rc;
 }
 
@@ -1072,71 +1020,9 @@ static int keys_payload(struct payload *p, struct json_object *src, struct json_
 	return 0;
 }
 
-/* Go's %q, near enough: printable ASCII and UTF-8 bytes as they are. */
-static void go_quote(struct fsm_buf *b, const char *s)
-{
-	fsm_buf_putc(b, '"');
-	for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
-		char esc[8];
-		switch (*c) {
-		case '"':
-			fsm_buf_puts(b, "\\\"");
-			break;
-		case '\\':
-			fsm_buf_puts(b, "\\\\");
-			break;
-		case '\n':
-			fsm_buf_puts(b, "\\n");
-			break;
-		case '\t':
-			fsm_buf_puts(b, "\\t");
-			break;
-		case '\r':
-			fsm_buf_puts(b, "\\r");
-			break;
-		default:
-			if (*c < 0x20 || *c == 0x7f) {
-				snprintf(esc, sizeof(esc), "\\x%02x", *c);
-				fsm_buf_puts(b, esc);
-			} else {
-				fsm_buf_putc(b, (char)*c);
-			}
-		}
-	}
-	fsm_buf_putc(b, '"');
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* fieldpath.FormatMap: key="value" lines in key order, no trailing newline. */
-static int format_map(struct fsm_buf *b, struct json_object *m)
-{
-	size_t k = m != NULL ? (size_t)json_object_object_length(m) : 0;
-	if (k == 0)
-		return 0;
-	const char **keys = calloc(k, sizeof(*keys));
-	if (keys == NULL)
-		return -1;
-	size_t i = 0;
-	json_object_object_foreach(m, key, val)
-	{
-		(void)val;
-		if (i < k)
-			keys[i++] = key;
-	}
-	qsort(keys, i, sizeof(*keys), cmp_str);
-	for (size_t j = 0; j < i; j++) {
-		if (j > 0)
-			fsm_buf_putc(b, '\n');
-		fsm_buf_puts(b, keys[j]);
-		fsm_buf_putc(b, '=');
-		go_quote(b, nz(fx_jstr(m, keys[j])));
-	}
-	free(keys);
-	return 0;
 }
 
 /* A "metadata.labels['k']" subscript: the map's name and the key, or false. */
@@ -1171,9 +1057,9 @@ static int field_value(struct setup *s, const char *fp, struct fsm_buf *b, char 
 	else if (strcmp(fp, "status.hostIP") == 0)
 		val = nz(s->v->host_ip);
 	else if (strcmp(fp, "metadata.labels") == 0)
-		return format_map(b, s->labels);
+		return fx_format_map(b, s->labels);
 	else if (strcmp(fp, "metadata.annotations") == 0)
-		return format_map(b, s->annotations);
+		return fx_format_map(b, s->annotations);
 	else if (subscript(fp, "metadata.labels", key, sizeof(key)))
 		val = nz(fx_jstr(s->labels, key));
 	else if (subscript(fp, "metadata.annotations", key, sizeof(key)))
