@@ -624,9 +624,14 @@ static int config_decode(const char *json, size_t len, struct fsm_node_config *c
 
 /* ---- admission (the kubelet's predicate admit handler) ---- */
 
+/* Whether an admitted pod counts against a new one (filterOutInactivePods): not
+ * once it has terminated, nor once its source removed it — the kubelet drops a
+ * removed pod from its pod manager at once (HandlePodRemoves) and kills it
+ * after, so a replaced static manifest's new pod is not refused for the old. */
 static bool pod_counts(const struct fsm_pod *p)
 {
-	return p->stage == FSM_PS_ACTIVE || p->stage == FSM_PS_TERMINATING;
+	return (p->stage == FSM_PS_ACTIVE || p->stage == FSM_PS_TERMINATING) &&
+	       !p->remove_when_stopped;
 }
 
 static bool tolerates(const struct fsm_pod_spec *spec, const struct fsm_taint *t)
