@@ -31,7 +31,9 @@
 #include "effects/probe.h"
 #include "effects/volume.h"
 #include "fsm/event_json.h"
+#include "fsm/buf.h"
 #include "fsm/status.h"
+#include "fsm/volume.h"
 #include "io/curl_glue.h"
 #include "io/kapi.h"
 #include "io/kubeconfig.h"
@@ -807,15 +809,13 @@ static int volumes_open(struct agent *a)
 	for (size_t i = 0; i < a->s.npods; i++) {
 		const struct fsm_pod *p = a->s.pods[i];
 		keep[i] = p->spec.uid;
-		if (a->objw == NULL || p->vol_n == 0 || p->vol_down != FSM_VOL_DOWN_NONE)
+		if (p->vol_n == 0 || p->vol_down != FSM_VOL_DOWN_NONE)
 			continue;
-		for (size_t k = 0; k < p->spec.nvolumes; k++)
-			for (size_t j = 0; j < p->spec.volumes[k].nrefs; j++) {
-				const struct fsm_object_ref *r = &p->spec.volumes[k].refs[j];
-				io_objwatch_ref(a->objw, p->spec.uid,
-						r->secret ? IO_OBJ_SECRET : IO_OBJ_CONFIGMAP,
-						p->spec.namespace_, r->name);
-			}
+		struct fsm_buf b = FSM_BUF_INIT;
+		fsm_pod_volume_body(p, &b);
+		if (b.ptr != NULL)
+			fx_volume_adopt(a->vol, b.ptr, b.len);
+		fsm_buf_free(&b);
 	}
 	if (pods_dir_ours(conf->root_dir, conf->node_name)) {
 		int n = fx_volume_orphans(a->vol, keep, a->s.npods);

@@ -52,6 +52,23 @@ static int64_t token_expiration_s(const struct fsm_pod *p)
 	return best;
 }
 
+void fsm_pod_volume_body(const struct fsm_pod *p, struct fsm_buf *b)
+{
+	fsm_buf_putc(b, '{');
+	pod_put_ref(b, p);
+	fsm_buf_puts(b, ",\"service_account\":");
+	fsm_buf_json_str(b, p->spec.service_account[0] != '\0' ? p->spec.service_account
+							       : "default");
+	pod_put_meta(b, p);
+	fsm_buf_puts(b, ",\"volumes\":[");
+	for (size_t i = 0; i < p->spec.nvolumes; i++) {
+		if (i > 0)
+			fsm_buf_putc(b, ',');
+		fsm_buf_append(b, p->spec.volumes[i].json, p->spec.volumes[i].json_len);
+	}
+	fsm_buf_puts(b, "]}");
+}
+
 static void setup_emit(struct fold *f, struct fsm_pod *p)
 {
 	p->vol_n++;
@@ -63,19 +80,7 @@ static void setup_emit(struct fold *f, struct fsm_pod *p)
 		return;
 	cmd->attempt = p->vol_n;
 	struct fsm_buf b = FSM_BUF_INIT;
-	fsm_buf_putc(&b, '{');
-	pod_put_ref(&b, p);
-	fsm_buf_puts(&b, ",\"service_account\":");
-	fsm_buf_json_str(&b, p->spec.service_account[0] != '\0' ? p->spec.service_account
-								: "default");
-	pod_put_meta(&b, p);
-	fsm_buf_puts(&b, ",\"volumes\":[");
-	for (size_t i = 0; i < p->spec.nvolumes; i++) {
-		if (i > 0)
-			fsm_buf_putc(&b, ',');
-		fsm_buf_append(&b, p->spec.volumes[i].json, p->spec.volumes[i].json_len);
-	}
-	fsm_buf_puts(&b, "]}");
+	fsm_pod_volume_body(p, &b);
 	fold_body(f, cmd, &b);
 	fsm_buf_free(&b);
 }

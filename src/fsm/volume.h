@@ -27,6 +27,9 @@ bool pod_volumes_gone(const struct fsm_pod *p);
 /* ,"mounts":[...] of a create body, for container cs of p (nothing when none). */
 void pod_put_mounts(struct fsm_buf *b, const struct fsm_pod *p, const struct fsm_container_spec *cs);
 
+/* The body of the pod's volume.setup (for a restart's re-adoption too). */
+void fsm_pod_volume_body(const struct fsm_pod *p, struct fsm_buf *b);
+
 /* An api.object event. */
 void fold_api_object(struct fold *f, const struct fsm_ev_api_object *o);
 
