@@ -70,7 +70,8 @@ int fx_format_map(struct fsm_buf *b, struct json_object *m)
 	for (size_t j = 0; j < i; j++) {
 		struct json_object *v = NULL;
 		json_object_object_get_ex(m, keys[j], &v);
-		const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		const char *s =
+		        json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
 		if (j > 0)
 			fsm_buf_putc(b, '\n');
 		fsm_buf_puts(b, keys[j]);

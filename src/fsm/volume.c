@@ -57,8 +57,8 @@ void fsm_pod_volume_body(const struct fsm_pod *p, struct fsm_buf *b)
 	fsm_buf_putc(b, '{');
 	pod_put_ref(b, p);
 	fsm_buf_puts(b, ",\"service_account\":");
-	fsm_buf_json_str(b, p->spec.service_account[0] != '\0' ? p->spec.service_account
-							       : "default");
+	fsm_buf_json_str(b,
+	                 p->spec.service_account[0] != '\0' ? p->spec.service_account : "default");
 	pod_put_meta(b, p);
 	fsm_buf_puts(b, ",\"volumes\":[");
 	for (size_t i = 0; i < p->spec.nvolumes; i++) {
@@ -75,7 +75,7 @@ static void setup_emit(struct fold *f, struct fsm_pod *p)
 	p->vol_busy = true;
 	p->vol_again = false;
 	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_VOLUME_SETUP, p->spec.uid, "volumes/%s/%u",
-					   p->spec.uid, p->vol_n);
+	                                   p->spec.uid, p->vol_n);
 	if (cmd == NULL)
 		return;
 	cmd->attempt = p->vol_n;
@@ -125,8 +125,8 @@ void pod_volumes_on_effect(struct fold *f, struct fsm_pod *p, const char *verb, 
 		}
 	} else {
 		api_event(f, p, -1, "Warning", "FailedMount", "%s", e->error);
-		p->vol_backoff_ms = p->vol_backoff_ms == 0 ? VOL_BACKOFF_INITIAL_MS
-							   : p->vol_backoff_ms * 2;
+		p->vol_backoff_ms =
+		        p->vol_backoff_ms == 0 ? VOL_BACKOFF_INITIAL_MS : p->vol_backoff_ms * 2;
 		if (p->vol_backoff_ms > VOL_BACKOFF_MAX_MS)
 			p->vol_backoff_ms = VOL_BACKOFF_MAX_MS;
 		p->vol_retry_ts_ms = f->now + p->vol_backoff_ms;
@@ -159,7 +159,7 @@ void pod_volumes_on_timer(struct fold *f, struct fsm_pod *p)
 static bool pod_env_reads_objects(const struct fsm_pod *p)
 {
 	static const char *const keys[] = {"configMapKeyRef", "secretKeyRef", "configMapRef",
-					   "secretRef"};
+	                                   "secretRef"};
 	for (size_t i = 0; i < p->spec.ncontainers; i++) {
 		const struct fsm_container_spec *c = &p->spec.containers[i];
 		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
@@ -181,8 +181,8 @@ bool pod_volumes_teardown(struct fold *f, struct fsm_pod *p)
 	if (p->vol_down == FSM_VOL_DOWN_BUSY || p->vol_busy)
 		return false; /* a setup's answer first: it must not outlive the teardown */
 	p->vol_down = FSM_VOL_DOWN_BUSY;
-	struct fsm_command *cmd = fold_cmd(f, FSM_CMD_VOLUME_TEARDOWN, p->spec.uid, "volumesdown/%s",
-					   p->spec.uid);
+	struct fsm_command *cmd =
+	        fold_cmd(f, FSM_CMD_VOLUME_TEARDOWN, p->spec.uid, "volumesdown/%s", p->spec.uid);
 	if (cmd == NULL)
 		return false;
 	struct fsm_buf b = FSM_BUF_INIT;
@@ -233,8 +233,9 @@ void pod_put_mounts(struct fsm_buf *b, const struct fsm_pod *p, const struct fsm
 		/* The kubelet mounts configMap, secret, downwardAPI and projected
 		 * volumes read-only whatever the mount says (their plugins' ReadOnly
 		 * attribute). */
-		bool ro = m->read_only || v->type == FSM_VOL_CONFIGMAP || v->type == FSM_VOL_SECRET ||
-			  v->type == FSM_VOL_DOWNWARD_API || v->type == FSM_VOL_PROJECTED;
+		bool ro = m->read_only || v->type == FSM_VOL_CONFIGMAP ||
+		          v->type == FSM_VOL_SECRET || v->type == FSM_VOL_DOWNWARD_API ||
+		          v->type == FSM_VOL_PROJECTED;
 		fsm_buf_puts(b, ro ? ",\"readonly\":true}" : ",\"readonly\":false}");
 	}
 	fsm_buf_putc(b, ']');
@@ -287,7 +288,7 @@ void fsm_object_free(struct fsm_object *o)
 }
 
 int fsm_object_put(struct fsm_state *s, bool secret, const char *ns, const char *name,
-		   const char *hash, bool *changed)
+                   const char *hash, bool *changed)
 {
 	long i = object_find(s, secret, ns, name);
 	*changed = false;
@@ -337,7 +338,7 @@ void fold_api_object(struct fold *f, const struct fsm_ev_api_object *o)
 		return;
 	bool changed;
 	int rc = fsm_object_put(f->s, secret, o->namespace_, o->name, o->exists ? o->hash : "",
-				&changed);
+	                        &changed);
 	if (rc != 0) {
 		f->err = rc;
 		return;

@@ -111,7 +111,6 @@ static void start_watch(struct obj *o);
 
 /* ---- small things ---- */
 
-
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *s = p;

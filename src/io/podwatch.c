@@ -38,7 +38,6 @@ struct io_podwatch {
 static void start_list(struct io_podwatch *w);
 static void start_watch(struct io_podwatch *w);
 
-
 static void on_wait_over(void *arg, uint64_t id)
 {
 	struct io_podwatch *w = arg;
