@@ -147,11 +147,16 @@ void pod_volumes_on_timer(struct fold *f, struct fsm_pod *p)
 	}
 	if (p->stage != FSM_PS_ACTIVE || p->vol_busy || p->spec.nvolumes == 0)
 		return;
-	if (p->vol_ready && p->vol_token_ts_ms != 0 && p->vol_token_ts_ms <= f->now) {
-		p->vol_token_ts_ms = 0;
-		setup_emit(f, p); /* the token's renewal */
+	/* Set up, but an update failed (retry due) or the token is to be renewed:
+	 * set up again. Not ready: pod_sync tries again (pod_volumes_ready). */
+	bool retry = p->vol_retry_ts_ms != 0 && p->vol_retry_ts_ms <= f->now;
+	bool renew = p->vol_token_ts_ms != 0 && p->vol_token_ts_ms <= f->now;
+	if (p->vol_ready && (retry || renew)) {
+		p->vol_retry_ts_ms = 0;
+		if (renew)
+			p->vol_token_ts_ms = 0;
+		setup_emit(f, p);
 	}
-	/* Not ready: pod_sync tries again (pod_volumes_ready). */
 }
 
 /* Whether a container's environment reads a ConfigMap or Secret: the executor
