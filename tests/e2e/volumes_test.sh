@@ -63,49 +63,13 @@ PFX=volt- # every pod's name starts with it (llt-cri --prefix)
 lpid=
 spid=
 
-pass() { echo "pass e2e/volumes/$1"; }
-nfail=0
-fail() { echo "fail e2e/volumes/$1: $2"; nfail=$((nfail + 1)); }
-ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
-note() { echo "# $*"; }
-verdict() { if [ -z "$why" ]; then pass "$1"; else fail "$1" "${why# }"; fi; }
+SUITE=volumes
+. tests/e2e/lib.sh
 
 ALL_TESTS="configmap_and_secret_volumes configmap_update_propagates missing_secret_fails_mount_then_runs
 hostpath_and_subpath service_account_token kill9_keeps_volumes delete_cleans_pod_dir secret_never_logged"
 
-# wait_until <seconds> <command...>
-wait_until() {
-	local end=$(($(ms) + $1 * 1000))
-	shift
-	while ! "$@"; do
-		[ "$(ms)" -lt "$end" ] || return 1
-		sleep 0.3
-	done
-}
-
 # ---- the processes ----
-stop_pid() { # stop_pid <pid> <signal>
-	[ -n "$1" ] || return 0
-	kill -"$2" "$1" 2>/dev/null
-	local i
-	for ((i = 0; i < 100; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
-start_server() {
-	local i
-	mkdir -p "$D"
-	: >"$D/stdout"
-	# fd 7 (the runtime test lock) must not live on in the server
-	$PY $SERVER --dir "$D" "$@" >"$D/stdout" 2>>"$D/stderr" 7>&- &
-	spid=$!
-	for ((i = 0; i < 600; i++)); do
-		grep -q "^listening on https://127.0.0.1:" "$D/stdout" 2>/dev/null && return 0
-		kill -0 $spid 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
 start_ll() {
 	$bin --journal-dir "$J" --root-dir "$R" --hostname-override "$NODE" \
 		--container-runtime-endpoint "$LEDGERLET_CRI_ENDPOINT" --kubeconfig "$D/kubeconfig" \
