@@ -538,27 +538,6 @@ static int path_check(const char *path, char *err, size_t n)
 	return 0;
 }
 
-/* filepath.Clean of a relative path that passed path_check: empty and "." parts
- * and repeated slashes dropped. "" when nothing is left. */
-static void path_clean(const char *in, char *out, size_t n)
-{
-	size_t w = 0;
-	const char *s = in;
-	while (*s != '\0') {
-		size_t k = strcspn(s, "/");
-		if (!(k == 0 || (k == 1 && s[0] == '.'))) {
-			if (w > 0 && w + 1 < n)
-				out[w++] = '/';
-			for (size_t i = 0; i < k && w + 1 < n; i++)
-				out[w++] = s[i];
-		}
-		s += k;
-		if (*s == '/')
-			s++;
-	}
-	out[w] = '\0';
-}
-
 /* ---- the atomic writer ---------------------------------------------------------- */
 
 static int write_file_at(int dirfd, const char *rel, const struct proj *f)
@@ -1227,8 +1206,8 @@ static int content_volume(struct setup *s, const char *plugin, const char *name,
 		if (path_check(p->v[i].path, err, n) != 0)
 			return -1;
 		char clean[PATH_BYTES_MAX + 1];
-		path_clean(p->v[i].path, clean, sizeof(clean));
-		if (clean[0] == '\0') {
+		go_path_clean(p->v[i].path, clean, sizeof(clean));
+		if (strcmp(clean, ".") == 0) {
 			set_err(err, n, "invalid path: must not be empty: \"%s\"", p->v[i].path);
 			return -1;
 		}
